@@ -1,0 +1,219 @@
+"""Study parameters: YAML profiles and grid axes -> validated, frozen Params, one per grid point.
+
+Each study `NAME` has `params/NAME.yaml` and a frozen Params class in `lowres.studies.NAME`.
+Everything is checked here, before any kernel starts: unknown study/profile/key, wrong type,
+bad value, empty axis, unresolvable model or dataset, missing data dir.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import itertools
+import json
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from lowres.paths import params_dir, project_root
+
+YAML_KEYS = {"notebook", "description", "defaults", "grid", "seeds", "profiles"}
+PROFILE_KEYS = {"description", "set", "grid", "seeds"}
+RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
+PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ParamsError(ValueError):
+    """Bad study input; the message names the bad key/value and the valid choices."""
+
+
+def params_dataclass(cls):
+    """Decorator for a study's Params: frozen, strict types, unknown keys refused (pydantic)."""
+    return pydantic_dataclass(frozen=True, config=PARAMS_CONFIG)(cls)
+
+
+@params_dataclass
+class BaseParams:
+    """Fields every study has. Subclasses add theirs (all with defaults = the offline smoke run)."""
+
+    seed: int = 0
+
+    def resources(self) -> dict[str, list[str]]:
+        """Model and dataset names this run needs; checked before anything runs."""
+        models = [getattr(self, f) for f in ("model",) if hasattr(self, f)]
+        datasets = [getattr(self, f) for f in ("dataset",) if hasattr(self, f)]
+        return {"models": models, "datasets": datasets}
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyPlan:
+    """A study's resolved grid: what `lowres run` will execute."""
+
+    study: str
+    profile: str
+    notebook: Path
+    runs: list  # list[BaseParams]
+
+    def run_ids(self) -> list[str]:
+        return [run_id(self.study, p) for p in self.runs]
+
+
+def available_studies() -> list[str]:
+    return sorted(p.stem for p in params_dir().glob("*.yaml"))
+
+
+def params_class(study: str) -> type:
+    check_name("study", study, available_studies())
+    module = importlib.import_module(f"lowres.studies.{study}")
+    return module.Params
+
+
+def check_name(what: str, value: Any, valid: list[str]) -> None:
+    if value in valid:
+        return
+    hint = difflib.get_close_matches(str(value), valid, n=1)
+    did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise ParamsError(f"unknown {what} {value!r}{did_you_mean}; valid: {', '.join(map(str, valid))}")
+
+
+def read_study_yaml(study: str) -> dict:
+    check_name("study", study, available_studies())
+    path = params_dir() / f"{study}.yaml"
+    spec = yaml.safe_load(path.read_text()) or {}
+    for key in spec:
+        check_name(f"top-level key in {path.name}", key, sorted(YAML_KEYS))
+    for name, profile in (spec.get("profiles") or {}).items():
+        for key in profile or {}:
+            check_name(f"key in profile {name!r} of {path.name}", key, sorted(PROFILE_KEYS))
+    return spec
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def check_keys(cls: type, keys, where: str) -> None:
+    for key in keys:
+        check_name(f"parameter ({where})", key, field_names(cls))
+
+
+def build_params(cls: type, values: dict, where: str = "params"):
+    """Construct one Params; pydantic errors become ParamsError naming key, value and valid values."""
+    check_keys(cls, values, where)
+    try:
+        return cls(**values)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            key = ".".join(str(x) for x in e["loc"]) or "params"
+            problems.append(f"{key}={e.get('input')!r}: {e['msg']}")
+        raise ParamsError(f"invalid {where}: " + "; ".join(problems)) from None
+    except (TypeError, ValueError) as err:
+        raise ParamsError(f"invalid {where}: {err}") from None
+
+
+def expand_grid(defaults: dict, grid: dict, seeds: list) -> list[dict]:
+    """Cartesian product of the grid axes x seeds, each over the defaults (axes in YAML order)."""
+    for axis, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ParamsError(f"grid axis {axis!r} must be a non-empty list, got {values!r}")
+    if not isinstance(seeds, list) or not seeds:
+        raise ParamsError(f"seeds must be a non-empty list, got {seeds!r}")
+    axes = list(grid.items()) + [("seed", seeds)]
+    points = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        points.append({**defaults, **dict(zip((a for a, _ in axes), combo))})
+    return points
+
+
+def load_params(study: str, profile: str = "smoke", overrides: dict | None = None) -> StudyPlan:
+    """Resolve params/<study>.yaml + profile + `--set` overrides into validated grid points."""
+    spec = read_study_yaml(study)
+    cls = params_class(study)
+    profiles = spec.get("profiles") or {}
+    check_name(f"profile for study {study!r}", profile, sorted(profiles))
+    chosen = profiles[profile] or {}
+    defaults = {**(spec.get("defaults") or {}), **(chosen.get("set") or {})}
+    grid = {**(spec.get("grid") or {}), **(chosen.get("grid") or {})}
+    seeds = chosen.get("seeds", spec.get("seeds", [0]))
+    overrides = dict(overrides or {})
+    check_keys(cls, list(defaults) + list(grid), f"{study}.yaml")
+    check_keys(cls, overrides, "--set")
+    if "seed" in overrides:
+        seeds = as_axis(overrides.pop("seed"))
+    for key, value in overrides.items():
+        grid.pop(key, None)
+        if isinstance(value, list):
+            grid[key] = value
+        else:
+            defaults[key] = value
+    runs = [build_params(cls, point, f"{study}/{profile} grid point") for point in expand_grid(defaults, grid, seeds)]
+    notebook = project_root() / spec.get("notebook", "")
+    if not spec.get("notebook") or not notebook.is_file():
+        raise ParamsError(f"{study}.yaml names notebook {spec.get('notebook')!r}, which does not exist")
+    return StudyPlan(study=study, profile=profile, notebook=notebook, runs=unique(runs))
+
+
+def as_axis(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def unique(runs: list) -> list:
+    seen, kept = set(), []
+    for p in runs:
+        key = canonical_json(p)
+        if key not in seen:
+            seen.add(key)
+            kept.append(p)
+    return kept
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`key=value` strings -> dict; values are YAML scalars/lists (safe_load), never code."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set {pair!r} does not parse; expected key=value, e.g. --set batch_size=32")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ParamsError(f"--set {pair!r}: value does not parse as YAML ({err.problem})") from None
+    return out
+
+
+def to_dict(params) -> dict:
+    return dataclasses.asdict(params)
+
+
+def canonical_json(params) -> str:
+    return json.dumps(to_dict(params), sort_keys=True, separators=(",", ":"))
+
+
+def run_id(study: str, params) -> str:
+    digest = hashlib.sha1(canonical_json(params).encode()).hexdigest()[:10]
+    rid = f"{study}-{digest}"
+    check_run_id(rid)
+    return rid
+
+
+def check_run_id(rid: str) -> str:
+    if not isinstance(rid, str) or not RUN_ID_PATTERN.match(rid):
+        raise ParamsError(f"run id {rid!r} is not allowed: lower-case letters, digits, '-' and '_' only")
+    return rid
+
+
+def params_for_notebook(study: str, values: dict):
+    """Validate the parameters a notebook received (papermill-injected or edited by hand)."""
+    return build_params(params_class(study), values, f"{study} notebook parameters")
+
+
+__all__ = [
+    "BaseParams", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
+    "load_params", "params_dataclass", "parse_overrides", "run_id", "params_for_notebook", "to_dict",
+]

@@ -1,0 +1,1 @@
+"""Per-study Params (one module per params/<study>.yaml)."""
