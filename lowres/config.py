@@ -25,7 +25,22 @@ from lowres.paths import params_dir, project_root
 YAML_KEYS = {"notebook", "description", "defaults", "grid", "seeds", "profiles"}
 PROFILE_KEYS = {"description", "set", "grid", "seeds"}
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
-PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True)
+
+
+class YamlLoader(yaml.SafeLoader):
+    """Safe YAML that also reads `3e-4` as a float (YAML 1.1 wants `3.0e-4`)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def safe_load(text: str):
+    return yaml.load(text, Loader=YamlLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 class ParamsError(ValueError):
@@ -84,7 +99,7 @@ def check_name(what: str, value: Any, valid: list[str]) -> None:
 def read_study_yaml(study: str) -> dict:
     check_name("study", study, available_studies())
     path = params_dir() / f"{study}.yaml"
-    spec = yaml.safe_load(path.read_text()) or {}
+    spec = safe_load(path.read_text()) or {}
     for key in spec:
         check_name(f"top-level key in {path.name}", key, sorted(YAML_KEYS))
     for name, profile in (spec.get("profiles") or {}).items():
@@ -181,7 +196,7 @@ def parse_overrides(pairs: list[str]) -> dict:
         if not sep or not key.strip():
             raise ParamsError(f"--set {pair!r} does not parse; expected key=value, e.g. --set batch_size=32")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key.strip()] = safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ParamsError(f"--set {pair!r}: value does not parse as YAML ({err.problem})") from None
     return out

@@ -15,7 +15,7 @@ from lowres.paths import cache_dir
 TASKS = ("mlm", "classification", "seq2seq", "embedding", "qa", "base")
 DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16": "float16",
           "bf16": "bfloat16", "bfloat16": "bfloat16"}
-TINY_VERSION = "v1"  # bump when a tiny config changes so caches rebuild
+TINY_VERSION = "v3"  # bump when a tiny config changes so caches rebuild
 TINY_SEED = 1234
 # Hub ids the studies name; any other hub id (org/name) also works when cached or online.
 KNOWN_HUB_IDS = ("bert-base-uncased", "distilbert-base-uncased", "roberta-base", "bert-large-uncased",
@@ -39,7 +39,7 @@ def tiny_configs() -> dict:
 
     vocab = 30522  # bert-base-uncased WordPiece
     return {
-        "tiny-bert": ("BertForMaskedLM", BertConfig(vocab_size=vocab, hidden_size=128, num_hidden_layers=4,
+        "tiny-bert": ("BertForPreTraining", BertConfig(vocab_size=vocab, hidden_size=128, num_hidden_layers=4,
                                                     num_attention_heads=4, intermediate_size=512,
                                                     max_position_embeddings=512)),
         "tiny-distilbert": ("DistilBertForMaskedLM", DistilBertConfig(vocab_size=vocab, dim=128, n_layers=2,
@@ -69,7 +69,9 @@ def build_tiny(name: str) -> Path:
     model = getattr(transformers, class_name)(config)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(minilm_dir()).save_pretrained(tmp)
+    # T5 takes no token_type_ids; the saved tokenizer must not produce them
+    inputs = {"model_input_names": ["input_ids", "attention_mask"]} if name == "tiny-t5" else {}
+    AutoTokenizer.from_pretrained(minilm_dir(), **inputs).save_pretrained(tmp)
     os.replace(tmp, target) if not target.exists() else None
     return target
 

@@ -159,3 +159,22 @@ def save_table(df, study: str, outputs: Path | None = None) -> dict[str, Path]:
     df.to_csv(paths["csv"], index=False)
     df.astype({c: "string" for c in df.columns if df[c].dtype == object}).to_parquet(paths["parquet"], index=False)
     return paths
+
+
+MEASUREMENT_COLUMNS = ("wall_s", "steps", "samples", "tokens", "padded_tokens", "cpu_energy_j", "co2_kg", "flops")
+
+
+def measurement_table(meter_or_dict):
+    """One row per window with the stored figures and derived rates (computed here, never stored)."""
+    import pandas as pd
+
+    measurements = meter_or_dict.to_dict() if hasattr(meter_or_dict, "to_dict") else meter_or_dict
+    rows = []
+    for name, m in measurements.items():
+        row = {"window": name, **{k: m.get(k) for k in MEASUREMENT_COLUMNS}}
+        wall = m.get("wall_s") or None
+        row["tokens_per_s"] = m["tokens"] / wall if wall and m.get("tokens") is not None else None
+        row["samples_per_s"] = m["samples"] / wall if wall and m.get("samples") is not None else None
+        row["energy_source"] = ", ".join(sorted({str(v) for v in (m.get("sources") or {}).values()})) or None
+        rows.append(row)
+    return pd.DataFrame(rows)

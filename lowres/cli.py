@@ -1,0 +1,118 @@
+"""`lowres run | collect | report | recommend | env | demo`. Bad input: a one-line message, exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_BAD_INPUT, EXIT_RUN_FAILED = 2, 1
+
+
+def cmd_run(args) -> int:
+    from lowres import config, runner
+
+    overrides = config.parse_overrides(args.set)
+    outcomes = runner.run_study(args.study, args.profile, overrides, force=args.force, dry_run=args.dry_run,
+                                timeout=args.timeout)
+    print(runner.summary_table(outcomes))
+    bad = runner.failed(outcomes)
+    if bad:
+        print(f"{len(bad)} of {len(outcomes)} runs did not succeed: {', '.join(o.run_id for o in bad)}")
+    return EXIT_RUN_FAILED if bad else 0
+
+
+def cmd_collect(args) -> int:
+    from lowres import config, results
+
+    config.check_name("study", args.study, config.available_studies())
+    frame = results.collect(args.study)
+    if frame.empty:
+        print(f"no results for {args.study!r} yet; run `lowres run {args.study}`")
+        return 0
+    paths = results.save_table(frame, args.study)
+    with __import__("pandas").option_context("display.max_columns", 12, "display.width", 160):
+        print(frame.head(50).to_string(index=False, max_colwidth=24))
+    print(f"saved {paths['csv']} and {paths['parquet']}")
+    return 0
+
+
+def cmd_env(args) -> int:
+    from lowres.env import describe, fingerprint
+
+    info = fingerprint()
+    print(__import__("json").dumps(info, indent=2, default=str) if args.json else describe(info))
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    from lowres import selector
+
+    return selector.run_recommend(args)
+
+
+def cmd_report(args) -> int:
+    from lowres import report
+
+    return report.run_report(args)
+
+
+def cmd_demo(args) -> int:
+    from lowres import demo
+
+    return demo.run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lowres", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute a study's notebook once per grid point")
+    run.add_argument("study")
+    run.add_argument("--profile", default="smoke")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    run.add_argument("--force", action="store_true", help="re-run runs that already succeeded")
+    run.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
+    run.set_defaults(func=cmd_run)
+    collect = sub.add_parser("collect", help="tidy table of a study's results (CSV + parquet)")
+    collect.add_argument("study")
+    collect.set_defaults(func=cmd_collect)
+    env = sub.add_parser("env", help="hardware/software fingerprint")
+    env.add_argument("--json", action="store_true")
+    env.set_defaults(func=cmd_env)
+    add_optional_commands(sub)
+    return parser
+
+
+def add_optional_commands(sub) -> None:
+    """Commands whose modules own their arguments (selector, report, demo)."""
+    try:
+        from lowres import selector
+    except ImportError:  # TODO(lead): remove once lowres.selector lands
+        selector = None
+    if selector is not None:
+        recommend = sub.add_parser("recommend", help="recommend an adaptation strategy for a task and hardware")
+        selector.add_recommend_arguments(recommend)
+        recommend.set_defaults(func=cmd_recommend)
+    report = sub.add_parser("report", help="execute the cross-study report notebook and export HTML")
+    report.add_argument("--out", default=None, help="folder for the HTML report (default outputs/report)")
+    report.set_defaults(func=cmd_report)
+    demo = sub.add_parser("demo", help="every study's profile through `lowres run`, then the report")
+    demo.add_argument("--profile", default="smoke")
+    demo.set_defaults(func=cmd_demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lowres.config import ParamsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ParamsError as err:
+        print(f"lowres: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("lowres: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Corpora by name: real datasets from LOWRES_DATA_DIR in their original formats, or seeded synthetic ones.
+
+Shapes (plain Python, so every study and test can build them):
+- TextCorpus: train/val lists of strings (MLM domain adaptation).
+- ClassificationCorpus: train/val lists of {"text", "text_pair", "label"}.
+- KnowledgeBase: passages [{"passage_id", "title", "text"}] and questions
+  [{"id", "question", "answers", "answer_starts", "gold_passage_id", "context"}].
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import json
+import random
+from pathlib import Path
+
+from lowres.data import synthetic
+from lowres.paths import data_dir
+
+
+class DatasetNotAvailable(LookupError):
+    """A dataset name that is unknown or whose files are missing; the message says how to provide it."""
+
+
+@dataclasses.dataclass
+class TextCorpus:
+    name: str
+    train: list
+    val: list
+    kind: str = "text"
+
+
+@dataclasses.dataclass
+class ClassificationCorpus:
+    name: str
+    train: list
+    val: list
+    num_labels: int = 2
+    label_names: tuple = ("negative", "positive")
+    is_pair: bool = False
+    kind: str = "classification"
+
+
+@dataclasses.dataclass
+class KnowledgeBase:
+    name: str
+    passages: list
+    questions: list
+    kind: str = "kb"
+
+
+# name -> (kind, files needed under LOWRES_DATA_DIR)
+REAL = {
+    "vizwiz": ("text", ["vizwiz/skills_train.csv", "vizwiz/skills_val.csv"]),
+    "sst2": ("classification", ["sst2/train.tsv", "sst2/dev.tsv"]),
+    "mrpc": ("classification", ["mrpc/train.tsv", "mrpc/dev.tsv"]),
+    "squad": ("kb", ["squad/dev-v1.1.passages.jsonl", "squad/dev-v1.1.questions.jsonl.gz"]),
+}
+SYNTHETIC = {"synthetic-vizwiz": "text", "synthetic-sentiment": "classification", "synthetic-kb": "kb"}
+HUB_ONLY = {"rte": "classification", "mnli": "classification", "imdb": "classification", "qnli": "classification"}
+
+
+def dataset_names() -> list[str]:
+    return sorted(REAL) + sorted(SYNTHETIC) + sorted(HUB_ONLY)
+
+
+def dataset_kind(name: str) -> str:
+    check_available(name)
+    return {**{k: v[0] for k, v in REAL.items()}, **SYNTHETIC, **HUB_ONLY}[name]
+
+
+def check_available(name: str) -> None:
+    """Raise DatasetNotAvailable naming the valid names or the missing files; cheap, reads nothing."""
+    if name in SYNTHETIC:
+        return
+    if name in HUB_ONLY:
+        from lowres.models import online
+
+        if online():
+            return
+        raise DatasetNotAvailable(f"dataset {name!r} is read from the Hugging Face hub; set LOWRES_ONLINE=1 "
+                                  f"(needs internet). Offline choices: {', '.join(sorted(REAL) + sorted(SYNTHETIC))}")
+    if name not in REAL:
+        raise DatasetNotAvailable(f"unknown dataset {name!r}; valid: {', '.join(dataset_names())}")
+    root = data_dir()
+    if root is None:
+        raise DatasetNotAvailable(f"dataset {name!r} needs LOWRES_DATA_DIR (a folder holding "
+                                  f"{', '.join(REAL[name][1])}); offline default: synthetic datasets")
+    missing = [f for f in REAL[name][1] if not (root / f).is_file()]
+    if missing:
+        raise DatasetNotAvailable(f"dataset {name!r}: missing {', '.join(missing)} under LOWRES_DATA_DIR={root}")
+
+
+def subsample(rows: list, size: int | None, seed: int) -> list:
+    """A seeded random subset (order kept stable); None or a size >= len keeps everything."""
+    if size is None or size >= len(rows):
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows)), size))
+    return [rows[i] for i in keep]
+
+
+def read_tsv(path: Path, encoding: str = "utf-8") -> list[dict]:
+    with open(path, encoding=encoding, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def read_csv_column(path: Path, column: str) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [row[column].strip() for row in csv.DictReader(fh) if (row.get(column) or "").strip()]
+
+
+def load_vizwiz() -> TextCorpus:
+    root = data_dir() / "vizwiz"
+    return TextCorpus("vizwiz", read_csv_column(root / "skills_train.csv", "QSN"),
+                      read_csv_column(root / "skills_val.csv", "QSN"))
+
+
+def load_sst2() -> ClassificationCorpus:
+    rows = {split: read_tsv(data_dir() / "sst2" / f"{split}.tsv") for split in ("train", "dev")}
+    convert = lambda rs: [{"text": r["sentence"].strip(), "text_pair": None, "label": int(r["label"])} for r in rs]  # noqa: E731
+    return ClassificationCorpus("sst2", convert(rows["train"]), convert(rows["dev"]))
+
+
+def load_mrpc() -> ClassificationCorpus:
+    rows = {split: read_tsv(data_dir() / "mrpc" / f"{split}.tsv", encoding="utf-8-sig") for split in ("train", "dev")}
+    convert = lambda rs: [{"text": r["#1 String"], "text_pair": r["#2 String"], "label": int(r["Quality"])} for r in rs]  # noqa: E731
+    return ClassificationCorpus("mrpc", convert(rows["train"]), convert(rows["dev"]),
+                                label_names=("not_equivalent", "equivalent"), is_pair=True)
+
+
+def load_squad() -> KnowledgeBase:
+    root = data_dir() / "squad"
+    passages = [json.loads(line) for line in (root / "dev-v1.1.passages.jsonl").read_text().splitlines() if line]
+    passages = [{"passage_id": p["passage_id"], "title": p["title"], "text": p["context"]} for p in passages]
+    with gzip.open(root / "dev-v1.1.questions.jsonl.gz", "rt", encoding="utf-8") as fh:
+        raw = [json.loads(line) for line in fh if line.strip()]
+    questions = [{"id": q["id"], "question": q["question"], "answers": [a["text"] for a in q["answers"]],
+                  "answer_starts": [a["answer_start"] for a in q["answers"]], "gold_passage_id": q["passage_id"],
+                  "context": q["context"]} for q in raw]
+    return KnowledgeBase("squad", passages, questions)
+
+
+def load_hub_classification(name: str) -> ClassificationCorpus:
+    """Online path for GLUE/IMDB tasks through `datasets` (only with LOWRES_ONLINE=1)."""
+    from datasets import load_dataset
+
+    spec = {"rte": ("glue", "rte", "sentence1", "sentence2", "validation"),
+            "mnli": ("glue", "mnli", "premise", "hypothesis", "validation_matched"),
+            "qnli": ("glue", "qnli", "question", "sentence", "validation"),
+            "imdb": ("imdb", None, "text", None, "test")}[name]
+    ds = load_dataset(spec[0], spec[1])
+    convert = lambda split: [{"text": r[spec[2]], "text_pair": r[spec[3]] if spec[3] else None,  # noqa: E731
+                              "label": int(r["label"])} for r in ds[split]]
+    labels = ds["train"].features["label"].names
+    return ClassificationCorpus(name, convert("train"), convert(spec[4]), num_labels=len(labels),
+                                label_names=tuple(labels), is_pair=spec[3] is not None)
+
+
+def load_corpus(name: str, train_size: int | None = None, val_size: int | None = None, seed: int = 0):
+    """Load a corpus by name; sizes take seeded subsets of real data and set the size of synthetic data."""
+    check_available(name)
+    if name == "synthetic-vizwiz":
+        return TextCorpus(name, synthetic.synthetic_vizwiz(train_size or 2000, seed),
+                          synthetic.synthetic_vizwiz(val_size or 200, seed + 10_000))
+    if name == "synthetic-sentiment":
+        return ClassificationCorpus(name, synthetic.synthetic_sentiment(train_size or 2000, seed),
+                                    synthetic.synthetic_sentiment(val_size or 200, seed + 10_000))
+    if name == "synthetic-kb":
+        passages, questions = synthetic.synthetic_kb(train_size or 200, seed=seed)
+        return KnowledgeBase(name, passages, subsample(questions, val_size, seed))
+    loaders = {"vizwiz": load_vizwiz, "sst2": load_sst2, "mrpc": load_mrpc, "squad": load_squad}
+    corpus = loaders[name]() if name in loaders else load_hub_classification(name)
+    if isinstance(corpus, KnowledgeBase):
+        corpus.questions = subsample(corpus.questions, val_size, seed)
+        return corpus
+    corpus.train = subsample(corpus.train, train_size, seed)
+    corpus.val = subsample(corpus.val, val_size, seed)
+    return corpus

@@ -1,0 +1,111 @@
+"""LightningModules (classification; MLM lands with the precision study) and the fit() helper.
+
+One `_shared_step(batch, stage)` per module; the wrapped Hugging Face model computes the loss.
+"""
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "tf32")
+
+
+class HFModule(L.LightningModule):
+    """A transformers model + AdamW with linear warm-up/decay; subclasses add their metrics."""
+
+    def __init__(self, model, lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.06):
+        super().__init__()
+        self.model = model
+        self.save_hyperparameters(ignore=["model"])
+
+    def forward(self, **batch):
+        return self.model(**batch)
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._shared_step(batch, "val")
+
+    def configure_optimizers(self):
+        from transformers import get_linear_schedule_with_warmup
+
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+        params = [p for p in self.model.named_parameters() if p[1].requires_grad]
+        groups = [{"params": [p for n, p in params if not n.endswith(no_decay)], "weight_decay": self.hparams.weight_decay},
+                  {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=self.hparams.lr)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        schedule = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class ClassificationModule(HFModule):
+    """Sequence classification (single sentences or pairs); accuracy and macro-F1 on validation."""
+
+    def on_validation_epoch_start(self):
+        self.val_preds, self.val_labels = [], []
+
+    def _shared_step(self, batch, stage):
+        out = self.model(**batch)
+        self.log(f"{stage}_loss", out.loss, prog_bar=True, batch_size=batch["labels"].shape[0], sync_dist=stage == "val")
+        if stage == "val":
+            self.val_preds.append(out.logits.argmax(-1).detach().cpu())
+            self.val_labels.append(batch["labels"].detach().cpu())
+        return out.loss
+
+    def on_validation_epoch_end(self):
+        scores = classification_scores(torch.cat(self.val_preds), torch.cat(self.val_labels))
+        self.log_dict({f"val_{k}": v for k, v in scores.items()}, sync_dist=True)
+
+
+def classification_scores(preds: torch.Tensor, labels: torch.Tensor) -> dict:
+    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+    n = int(max(preds.max(), labels.max()).item()) + 1 if len(labels) else 2
+    n = max(n, 2)
+    return {"accuracy": float((preds == labels).float().mean()) if len(labels) else float("nan"),
+            "f1": float(multiclass_f1_score(preds, labels, num_classes=n, average="macro")),
+            "balanced_accuracy": float(multiclass_accuracy(preds, labels, num_classes=n, average="macro"))}
+
+
+@torch.no_grad()
+def predict(model, dataloader, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Argmax predictions and labels of a classification model over a loader (eval mode, no grad)."""
+    model.eval().to(device)
+    preds, labels = [], []
+    for batch in dataloader:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        gold = batch.pop("labels")
+        preds.append(model(**batch).logits.argmax(-1).cpu())
+        labels.append(gold.cpu())
+    return torch.cat(preds), torch.cat(labels)
+
+
+def evaluate_classifier(model, dataloader, device="cpu") -> dict:
+    return classification_scores(*predict(model, dataloader, device))
+
+
+def lightning_precision(precision: str) -> str:
+    """Our precision names -> Lightning's; `tf32` is FP32 storage with TF32 matmuls (set separately)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    return "32-true" if precision == "tf32" else precision
+
+
+def make_trainer(precision: str = "32-true", max_epochs: int = 1, max_steps: int = -1, callbacks=(),
+                 accelerator: str = "auto", devices="auto", strategy="auto", progress_bar: bool = False,
+                 val_check_interval=None, **kwargs) -> L.Trainer:
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    return L.Trainer(precision=lightning_precision(precision), max_epochs=max_epochs, max_steps=max_steps,
+                     callbacks=list(callbacks), accelerator=accelerator, devices=devices, strategy=strategy,
+                     logger=False, enable_checkpointing=False, enable_model_summary=False,
+                     enable_progress_bar=progress_bar, val_check_interval=val_check_interval, **kwargs)
+
+
+def fit(module, datamodule, **trainer_kwargs) -> L.Trainer:
+    """Fit and return the trainer (its `callback_metrics` hold the last validation scores)."""
+    trainer = make_trainer(**trainer_kwargs)
+    trainer.fit(module, datamodule=datamodule)
+    return trainer

@@ -1,0 +1,71 @@
+"""Shared fixtures: isolated outputs/, the real data dir beside the repo, and the `lowres` CLI."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+
+if not os.environ.get("LOWRES_DATA_DIR") and SHARED_DATA.is_dir():
+    os.environ["LOWRES_DATA_DIR"] = str(SHARED_DATA)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def has_real_data(*files: str) -> bool:
+    root = os.environ.get("LOWRES_DATA_DIR")
+    return bool(root) and all((Path(root) / f).is_file() for f in files)
+
+
+requires_real_data = pytest.mark.skipif(not has_real_data("sst2/dev.tsv"),
+                                        reason="real datasets absent: set LOWRES_DATA_DIR (../shared/data)")
+
+
+@pytest.fixture
+def outputs(tmp_path, monkeypatch) -> Path:
+    """A private outputs/ for the test (the env var reaches runner subprocesses and kernels too)."""
+    out = tmp_path / "outputs"
+    out.mkdir()
+    monkeypatch.setenv("LOWRES_OUTPUTS", str(out))
+    return out
+
+
+@pytest.fixture
+def lowres_cli(outputs):
+    """Run `lowres ...` in a subprocess; returns CompletedProcess (text)."""
+
+    def run(*args: str, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "lowres.cli", *args], capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO, env=os.environ.copy())
+        if check and proc.returncode != 0:
+            raise AssertionError(f"lowres {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+@pytest.fixture
+def study_results(outputs):
+    """Load every result.json of a study from the private outputs/ as dicts keyed by run id."""
+
+    def load(study: str) -> dict[str, dict]:
+        return {p.parent.name: json.loads(p.read_text()) for p in sorted((outputs / study).glob("*/result.json"))}
+
+    return load
+
+
+@pytest.fixture
+def run_study(lowres_cli, study_results):
+    """`lowres run STUDY --profile smoke [...]` then its results; fails loudly with the CLI output."""
+
+    def run(study: str, *extra: str, expect_rc: int = 0) -> dict[str, dict]:
+        proc = lowres_cli("run", study, "--profile", "smoke", *extra)
+        assert proc.returncode == expect_rc, f"rc={proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return study_results(study)
+
+    return run
