@@ -1,12 +1,19 @@
-"""Build a study notebook from a plain-text cell list (cells split by lines starting with `# %%`).
+"""Build a study notebook from its plain-text source (cells split by lines starting with `# %%`).
 
 `# %% [markdown]` starts a markdown cell, `# %% parameters` a code cell tagged `parameters`.
-Usage: python scripts/build_notebook.py notebooks/src/00_quickstart.py notebooks/00_quickstart.ipynb
-Authoring in a .py keeps notebook diffs reviewable; the .ipynb is what users open.
+With --execute, the notebook runs once (defaults = the offline smoke run, outputs to a temp dir) and keeps
+outputs and execution counts only in cells marked `# NBVAL_CHECK_OUTPUT`, as nbval needs.
+Usage: python scripts/build_notebook.py notebooks/src/00_quickstart.py [--execute]
+Authoring in a .py keeps notebook diffs reviewable; the .ipynb beside it is what users open.
 """
-import sys
+import argparse
+import os
+import tempfile
+from pathlib import Path
 
 import nbformat
+
+NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
 def parse_cells(text: str) -> list:
@@ -34,13 +41,36 @@ def parse_cells(text: str) -> list:
     return cells
 
 
-def main(src: str, dst: str) -> None:
+def execute_keeping_checked_outputs(nb, cwd: Path):
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory() as out:
+        os.environ["LOWRES_OUTPUTS"] = out
+        NotebookClient(nb, kernel_name="lowres", timeout=900, resources={"metadata": {"path": str(cwd)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not cell.source.lstrip().startswith(NBVAL_MARK):
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def build(src: Path, execute: bool) -> Path:
+    dst = src.parent.parent / (src.stem + ".ipynb")
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "lowres", "display_name": "Python (lowres)", "language": "python"},
                    "language_info": {"name": "python"}}
-    nb.cells = parse_cells(open(src).read())
+    nb.cells = parse_cells(src.read_text())
+    if execute:
+        nb = execute_keeping_checked_outputs(nb, dst.parent)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{src.stem.split('_')[0]}-{i:02d}"  # stable ids keep diffs small
     nbformat.write(nb, dst)
+    return dst
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sources", nargs="+", type=Path)
+    parser.add_argument("--execute", action="store_true")
+    args = parser.parse_args()
+    for source in args.sources:
+        print("built", build(source, args.execute))
