@@ -40,14 +40,16 @@ def train_steps(model, optimizer, batches, steps: int) -> float:
 
 
 def meter_cpu_cost(meter, seconds: float = 3.0) -> float:
-    """Process CPU seconds per wall second while a window is open and the main thread sleeps."""
-    cpu, wall = time.process_time(), time.perf_counter()
+    """CPU seconds the process burns per wall second inside an open window while the main thread sleeps,
+    minus the same sleep without a window: the meter's background threads (sampler, codecarbon timers)."""
+    def busy(fn) -> float:
+        cpu, wall = time.process_time(), time.perf_counter()
+        fn()
+        return (time.process_time() - cpu) / (time.perf_counter() - wall)
+
     with meter.window("idle_cost"):
-        time.sleep(seconds)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    base = time.process_time()
-    time.sleep(seconds)  # the same sleep without a window: the process's background CPU
-    return (cpu - (time.process_time() - base)) / wall
+        inside = busy(lambda: time.sleep(seconds))
+    return inside - busy(lambda: time.sleep(seconds))
 
 
 def main() -> None:

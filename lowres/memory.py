@@ -69,17 +69,14 @@ KNOWN_MODELS = {
                                                    num_attention_heads=12, intermediate_size=1536, vocab_size=30522,
                                                    max_position_embeddings=512, type_vocab_size=2),
     "google/flan-t5-small": dict(model_type="t5", d_model=512, d_kv=64, d_ff=1024, num_layers=8, num_decoder_layers=8,
-                                 num_heads=6, vocab_size=32128, feed_forward_proj="gated-gelu",
-                                 tie_word_embeddings=False),
+                                 num_heads=6, vocab_size=32128, feed_forward_proj="gated-gelu"),
     "google/flan-t5-base": dict(model_type="t5", d_model=768, d_kv=64, d_ff=2048, num_layers=12, num_decoder_layers=12,
-                                num_heads=12, vocab_size=32128, feed_forward_proj="gated-gelu",
-                                tie_word_embeddings=False),
+                                num_heads=12, vocab_size=32128, feed_forward_proj="gated-gelu"),
     "google/flan-t5-large": dict(model_type="t5", d_model=1024, d_kv=64, d_ff=2816, num_layers=24,
                                  num_decoder_layers=24, num_heads=16, vocab_size=32128,
-                                 feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+                                 feed_forward_proj="gated-gelu"),
     "google/flan-t5-xl": dict(model_type="t5", d_model=2048, d_kv=64, d_ff=5120, num_layers=24, num_decoder_layers=24,
-                              num_heads=32, vocab_size=32128, feed_forward_proj="gated-gelu",
-                              tie_word_embeddings=False),
+                              num_heads=32, vocab_size=32128, feed_forward_proj="gated-gelu"),
 }
 ALIASES = {"bert-base": "bert-base-uncased", "bert-large": "bert-large-uncased", "distilbert": "distilbert-base-uncased",
            "minilm": "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
@@ -155,7 +152,7 @@ def spec_from_config(config, name: str | None = None) -> ModelSpec:
                          intermediate=c["d_ff"], vocab=c["vocab_size"], max_positions=0,
                          decoder_layers=c.get("num_decoder_layers") or c["num_layers"],
                          kv_dim=c["num_heads"] * c["d_kv"], gated_ffn=str(c.get("feed_forward_proj", "")).startswith("gated"),
-                         tied_lm_head=c.get("tie_word_embeddings", True))
+                         tied_lm_head=True)  # transformers 5 always ties T5's lm_head to the shared embedding
     if family == "distilbert":
         return ModelSpec(name=name, family="distilbert", hidden=c["dim"], layers=c["n_layers"], heads=c["n_heads"],
                          intermediate=c["hidden_dim"], vocab=c["vocab_size"], max_positions=c["max_position_embeddings"])
