@@ -29,7 +29,8 @@ demo-cpu: install
 test: install
 	-bash scripts/install_browser.sh
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
-	$(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+	# nbval re-executes every notebook with its defaults (the offline smoke run); results go to a temp dir
+	LOWRES_OUTPUTS=$$(mktemp -d) $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not notebook and not browser" tests
