@@ -63,9 +63,11 @@ class CarbonTracker:
             return None
         cpu_modes = [h for h in self.hardware if h.startswith("CPU")]
         estimated = not any(m in h for h in cpu_modes for m in MEASURED_CPU_MODES)
+        has_gpu = any(h.startswith("GPU") for h in self.hardware)  # no GPU tracked: None, not codecarbon's 0
         return {"co2_kg": d.emissions, "energy_j": d.energy_consumed * KWH_TO_J,
-                "cpu_energy_j": d.cpu_energy * KWH_TO_J, "gpu_energy_j": d.gpu_energy * KWH_TO_J,
-                "ram_energy_j": d.ram_energy * KWH_TO_J, "cpu_power_w": d.cpu_power, "gpu_power_w": d.gpu_power,
+                "cpu_energy_j": d.cpu_energy * KWH_TO_J, "gpu_energy_j": d.gpu_energy * KWH_TO_J if has_gpu else None,
+                "ram_energy_j": d.ram_energy * KWH_TO_J, "cpu_power_w": d.cpu_power,
+                "gpu_power_w": d.gpu_power if has_gpu else None,
                 "ram_power_w": d.ram_power, "duration_s": d.duration, "country_iso_code": d.country_iso_code,
                 "tracking_mode": d.tracking_mode, "hardware": ", ".join(self.hardware) or None,
                 "cpu_estimated": estimated}

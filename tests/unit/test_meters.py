@@ -47,7 +47,8 @@ def fake_pynvml(gpus: list[dict] | None, driver_missing: bool = False) -> types.
     mod.nvmlDeviceGetUUID = lambda h: f"GPU-0000000{h}"
     mod.nvmlDeviceGetPowerUsage = lambda h: int(gpu(h)["power_w"] * 1000)
     mod.nvmlDeviceGetTotalEnergyConsumption = energy
-    mod.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=gpu(h).get("used_bytes", 2**30), total=80 * 2**30)
+    mod.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=gpu(h).get("used_bytes", 2**30),
+                                                                  total=80 * 2**30)
     mod.nvmlSystemGetDriverVersion = lambda: b"550.54.15"
     return mod
 
@@ -69,6 +70,14 @@ def no_nvml(use_nvml):
     use_nvml(driver_missing=True)
 
 
+class Hardware:
+    def __init__(self, description):
+        self.description = description
+
+    def __repr__(self):  # codecarbon's hardware objects describe themselves in repr: CPU(Cpu Load), ...
+        return self.description
+
+
 class FakeTracker:
     """Stands in for OfflineEmissionsTracker: instant, records its options, reports fixed figures."""
 
@@ -78,7 +87,7 @@ class FakeTracker:
 
     def __init__(self, **options):
         self.options, self.started, self.stopped = options, False, False
-        self._hardware = list(self.hardware)
+        self._hardware = [Hardware(h) for h in self.hardware]
         FakeTracker.instances.append(self)
 
     def start(self):
@@ -89,7 +98,8 @@ class FakeTracker:
         kwh = self.cpu_energy_kwh
         self.final_emissions_data = types.SimpleNamespace(
             emissions=kwh * 0.3, energy_consumed=kwh * 2, cpu_energy=kwh, gpu_energy=0.0, ram_energy=kwh,
-            cpu_power=4.4, gpu_power=0.0, ram_power=10.0, duration=0.5, country_iso_code=self.options["country_iso_code"],
+            cpu_power=4.4, gpu_power=0.0, ram_power=10.0, duration=0.5,
+            country_iso_code=self.options["country_iso_code"],
             tracking_mode=self.options["tracking_mode"])
         return self.final_emissions_data.emissions
 
@@ -222,6 +232,14 @@ def test_rapl_missing_root_says_why(tmp_path):
     assert domains == [] and "does not exist" in reason
 
 
+def test_rapl_unreadable_counters_say_why(rapl_tree, monkeypatch):
+    def denied(self):
+        raise PermissionError("root only")
+    monkeypatch.setattr(rapl.Domain, "read_uj", denied)
+    domains, reason = rapl.discover(rapl_tree.root)
+    assert domains == [] and "not readable" in reason and "root" in reason
+
+
 @pytest.mark.parametrize("cc_kwh, warns", [(5.2 / 3.6e6, False), (9.0 / 3.6e6, True)])
 def test_rapl_vs_codecarbon_disagreement(rapl_tree, no_nvml, fake_codecarbon, monkeypatch, cc_kwh, warns):
     monkeypatch.setattr(FakeTracker, "cpu_energy_kwh", cc_kwh)
@@ -242,6 +260,7 @@ def test_cpu_only_machine_says_energy_is_an_estimate(no_nvml, tmp_path):
     assert m.sources["cpu_energy_j"] == "codecarbon-estimate" and m.cpu_energy_j == pytest.approx(3.6)
     assert any("ESTIMATE" in w for w in m.warnings)
     assert m.gpu_energy_j is None and m.co2_kg > 0 and m.codecarbon["cpu_estimated"]
+    assert m.codecarbon["hardware"] == "RAM(), CPU(Cpu Load)" and m.codecarbon["gpu_energy_j"] is None
 
 
 def test_energy_off_measures_time_and_memory_only(no_nvml, fake_codecarbon):
