@@ -148,8 +148,10 @@ def few_shot_embedding(rows: Sequence, support: Sequence, embedder, method: str 
     setup_s = time.perf_counter() - start
     start = time.perf_counter()
     similarity = _encode(texts, embedder, batch_size) @ (prototypes if method == "prototype" else support_vectors).T
-    predictions = (np.asarray(labels)[similarity.argmax(axis=1)] if method == "prototype"
-                   else knn_vote(similarity, support_labels, labels, n_neighbors or max(1, len(support) // len(labels))))
+    if method == "prototype":
+        predictions = np.asarray(labels)[similarity.argmax(axis=1)]
+    else:
+        predictions = knn_vote(similarity, support_labels, labels, n_neighbors or max(1, len(support) // len(labels)))
     seconds = time.perf_counter() - start
     shots = min(Counter(support_labels.tolist()).values())
     return _result(f"embedding-{method}", shots, None, gold, predictions, seconds, _token_counts(texts, embedder),
@@ -221,7 +223,8 @@ def verbalizer_token_ids(tokenizer, verbalizers: dict, is_encoder_decoder: bool)
 
 
 def label_log_likelihoods(prompts: Sequence[str], model, tokenizer, verbalizers: dict = SENTIMENT_VERBALIZERS,
-                          batch_size: int = 16, max_input_tokens: int = 512, length_normalize: bool = False) -> np.ndarray:
+                          batch_size: int = 16, max_input_tokens: int = 512,
+                          length_normalize: bool = False) -> np.ndarray:
     """(n_prompts, n_labels) summed log-likelihood of each verbalizer (per token when length_normalize)."""
     import torch
 

@@ -56,7 +56,7 @@ def chunk_passages(passages: Sequence[dict], tokenizer, size: int = 128, overlap
     """Split passages into token windows; each chunk's text is the exact slice of the original passage."""
     chunks = []
     for p in passages:
-        enc = tokenizer(p["text"], add_special_tokens=False, return_offsets_mapping=True)
+        enc = tokenizer(p["text"], add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         offsets = enc["offset_mapping"]
         windows = chunk_windows(len(offsets), size, overlap)
         for i, (start, end) in enumerate(windows):
@@ -88,7 +88,7 @@ def embedder_id(embedder) -> str:
 
 def embedding_cache_path(embedder, texts: Sequence[str]) -> Path:
     key = hashlib.sha256(f"{embedder_id(embedder)}|normalized|{corpus_fingerprint(texts)}".encode()).hexdigest()
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", Path(embedder_id(embedder).split("|")[0]).name)[-40:]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", "-".join(Path(embedder_id(embedder).split("|")[0]).parts[-2:]))[-48:]
     return cache_dir() / "embeddings" / f"{slug}-{key[:24]}.npy"
 
 
@@ -191,8 +191,11 @@ class VectorIndex:
 
 
 def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None, nprobe: int = 8, M: int = 32,
-                ef_construction: int = 40, ef_search: int = 64, seed: int = 0) -> VectorIndex:
-    """A FAISS inner-product index over normalized vectors; records build time and memory."""
+                ef_construction: int = 40, ef_search: int = 64, train_points_per_list: int = 64,
+                seed: int = 0) -> VectorIndex:
+    """A FAISS inner-product index over normalized vectors; records build time and memory.
+
+    IVF trains k-means on at most train_points_per_list * nlist vectors (FAISS advises 30..256 per list)."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -204,7 +207,9 @@ def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = Non
         nlist = nlist or default_nlist(n)
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
-        index.train(vectors)
+        limit = train_points_per_list * nlist
+        sample = np.random.default_rng(seed).choice(n, limit, replace=False) if n > limit else slice(None)
+        index.train(vectors[sample])
         index.nprobe = min(nprobe, nlist)
         params = {"nlist": nlist, "nprobe": index.nprobe}
     elif kind == "hnsw":
@@ -456,7 +461,8 @@ def baseline_extractive_reader(question: str, contexts: Sequence[str], max_answe
     spans = [s for s in candidate_spans(tokens, [t in terms for t in stems]) if s[1] - s[0] <= max_answer_words]
     if not spans:
         return sentence
-    frequency = {t: sum(t in {stem(m.group()) for m in _WORD.finditer(s)} for s in siblings) for t in set(stems) & terms.keys()}
+    sibling_stems = [{stem(m.group()) for m in _WORD.finditer(s)} for s in siblings]
+    frequency = {t: sum(t in found for found in sibling_stems) for t in set(stems) & terms.keys()}
     anchors = {i: 1.0 / max(1, frequency[t]) for i, t in enumerate(stems) if t in terms}
     words, kind = [m.group() for m in tokens], answer_type(question)
     start, end = max(spans, key=lambda s: span_score(words, s, anchors, kind))

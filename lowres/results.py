@@ -114,15 +114,21 @@ def iter_results(study: str, outputs: Path | None = None):
             print(f"warning: skipping corrupt result {err}")
 
 
+def is_per_device(value) -> bool:
+    """A short list of numbers (or None where a device has no figure): one column per device."""
+    return isinstance(value, list) and len(value) <= 16 and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in value)
+
+
 def flatten(prefix: str, value, out: dict) -> None:
     if isinstance(value, dict):
         for key, inner in value.items():
             flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
-    elif isinstance(value, list) and all(isinstance(v, (int, float)) for v in value) and len(value) <= 8:
+    elif is_per_device(value):
         for i, inner in enumerate(value):
             out[f"{prefix}.{i}"] = inner
-        if value:
-            out[f"{prefix}.sum"] = sum(v for v in value if v is not None)
+        if value and None not in value:  # a sum over devices with a missing figure would be a silent guess
+            out[f"{prefix}.sum"] = sum(value)
     else:
         out[prefix] = value if not isinstance(value, (list, tuple)) else json.dumps(value, default=str)
 
