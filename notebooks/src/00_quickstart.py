@@ -24,6 +24,7 @@ import seaborn as sns
 import lowres
 from lowres import data, models, train
 from lowres.data.modules import ClassificationDataModule, fill_counts
+from lowres.meters.callback import MeterCallback
 
 run = lowres.start_run("quickstart", dict(model=model, dataset=dataset, train_size=train_size, val_size=val_size,
                                           epochs=epochs, max_steps=max_steps, batch_size=batch_size,
@@ -48,11 +49,12 @@ net = models.load_model(model, "classification", num_labels=corpus.num_labels)
 module = train.ClassificationModule(net, lr=lr)
 pd.Series(models.count_parameters(net))
 # %% [markdown]
-# ## 3 · Fit under the Meter
+# ## 3 · Fit under the Meter (windows per phase and epoch: time, memory, energy with its source)
 # %%
-with run.meter.window("train") as window:
-    trainer = train.fit(module, datamodule, precision=precision, max_epochs=epochs, max_steps=max_steps)
-    fill_counts(window, datamodule.train_counter)
+meter_callback = MeterCallback(run.meter, datamodule.train_counter, val_token_counter=datamodule.val_counter)
+trainer = train.fit(module, datamodule, precision=precision, max_epochs=epochs, max_steps=max_steps,
+                    callbacks=[meter_callback])
+datamodule.val_counter.reset()
 with run.meter.window("eval") as window:
     scores = train.evaluate_classifier(net, datamodule.val_dataloader())
     fill_counts(window, datamodule.val_counter)
