@@ -26,11 +26,13 @@ demo: install
 demo-cpu: install
 	$(VENV)/bin/lowres demo --profile cpu
 
+# Two workers: kernels start and import single-threaded, so two at a time use both cores; one torch thread each
+# avoids oversubscribing them. nbval re-executes every notebook with its defaults (the offline smoke point).
+# Results of nbval's runs go to a temp dir; tests make their own.
 test: install
 	-bash scripts/install_browser.sh
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests
-	# nbval re-executes every notebook with its defaults (the offline smoke run); results go to a temp dir
-	LOWRES_OUTPUTS=$$(mktemp -d) $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+	LOWRES_OUTPUTS=$$(mktemp -d) OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadgroup \
+	  --durations=15 --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not notebook and not browser" tests

@@ -26,6 +26,17 @@ requires_real_data = pytest.mark.skipif(not has_real_data("sst2/dev.tsv"),
                                         reason="real datasets absent: set LOWRES_DATA_DIR (../shared/data)")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups for `pytest -n 2 --dist loadgroup` (make test): a notebook's nbval cells share one kernel, and the
+    tests sharing the session's smoke grids share one worker (so each grid runs once)."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.xdist_group(f"nbval-{item.path.stem}"))
+        elif "smoke_study" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("smoke-grids"))
+
+
 @pytest.fixture
 def outputs(tmp_path, monkeypatch) -> Path:
     """A private outputs/ for the test (the env var reaches runner subprocesses and kernels too)."""
@@ -67,5 +78,44 @@ def run_study(lowres_cli, study_results):
         proc = lowres_cli("run", study, "--profile", "smoke", *extra)
         assert proc.returncode == expect_rc, f"rc={proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         return study_results(study)
+
+    return run
+
+
+class SmokeRun:
+    """One study's smoke grid, run once per test session: the CLI's output, its results and its outputs dir."""
+
+    def __init__(self, proc: subprocess.CompletedProcess, outputs: Path, study: str):
+        self.proc, self.outputs, self.study = proc, outputs, study
+        self.results = {p.parent.name: json.loads(p.read_text())
+                        for p in sorted((outputs / study).glob("*/result.json"))}
+
+    def assert_ok(self) -> dict[str, dict]:
+        assert self.proc.returncode == 0, (f"rc={self.proc.returncode}\n{self.proc.stdout[-3000:]}\n"
+                                           f"{self.proc.stderr[-3000:]}")
+        bad = {k: (r["status"], (r.get("error") or {}).get("message", "")[:300]) for k, r in self.results.items()
+               if r["status"] != "ok"}
+        assert not bad, bad
+        return self.results
+
+
+@pytest.fixture(scope="session")
+def smoke_outputs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("smoke_outputs")
+
+
+@pytest.fixture(scope="session")
+def smoke_study(smoke_outputs):
+    """`lowres run STUDY --profile smoke` once per session (a kernel start costs seconds: tests share the grid).
+    Returns a SmokeRun; tests call `.assert_ok()` for the results."""
+    cache: dict[str, SmokeRun] = {}
+
+    def run(study: str) -> SmokeRun:
+        if study not in cache:
+            env = {**os.environ, "LOWRES_OUTPUTS": str(smoke_outputs)}
+            proc = subprocess.run([sys.executable, "-m", "lowres.cli", "run", study, "--profile", "smoke"],
+                                  capture_output=True, text=True, timeout=900, cwd=REPO, env=env)
+            cache[study] = SmokeRun(proc, smoke_outputs, study)
+        return cache[study]
 
     return run
