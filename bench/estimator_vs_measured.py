@@ -40,6 +40,9 @@ def build(name: str, method: str, precision: str, device: str):
         lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=memory.LORA_RANK, lora_alpha=16,
                           lora_dropout=memory.LORA_DROPOUT, target_modules=LORA_TARGETS[family])
         model = get_peft_model(model, lora)
+        for param in model.parameters():  # adapters and the classifier head train in fp32 (GradScaler needs it)
+            if param.requires_grad:
+                param.data = param.data.float()
     return model.to(device).train()
 
 

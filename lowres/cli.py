@@ -84,14 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_optional_commands(sub) -> None:
     """Commands whose modules own their arguments (selector, report, demo)."""
-    try:
-        from lowres import selector
-    except ImportError:  # TODO(lead): remove once lowres.selector lands
-        selector = None
-    if selector is not None:
-        recommend = sub.add_parser("recommend", help="recommend an adaptation strategy for a task and hardware")
-        selector.add_recommend_arguments(recommend)
-        recommend.set_defaults(func=cmd_recommend)
+    from lowres import selector  # light: rules + the analytic estimator (no torch at import)
+
+    recommend = sub.add_parser("recommend", help="recommend an adaptation strategy for a task and hardware",
+                               description="A ready plan (strategy, models, precision, batch size, parallelism) "
+                                           "and its reasons; see docs/selector.md.")
+    selector.add_recommend_arguments(recommend)
+    recommend.set_defaults(func=cmd_recommend)
     report = sub.add_parser("report", help="execute the cross-study report notebook and export HTML")
     report.add_argument("--out", default=None, help="folder for the HTML report (default outputs/report)")
     report.set_defaults(func=cmd_report)

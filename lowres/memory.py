@@ -188,17 +188,30 @@ def model_spec(model) -> ModelSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Dtypes:
-    """Bytes per element of what autograd saves: activations, norm inputs (fp32 under autocast), dropout masks."""
+    """Bytes per element of what autograd saves, by kind of tensor.
+
+    act: linear inputs/outputs and GELU; attn: q, k, v and attention tensors; norm: LayerNorm/RMSNorm inputs
+    (fp32 under CUDA autocast); mask: hidden dropout masks (CUDA's fused dropout keeps bool masks, the CPU
+    kernel a mask in the input dtype); adapter_mask: LoRA dropout masks (adapters stay fp32);
+    qkv_in: copies of the attention input (autocast casts the fp32 LayerNorm output once per q/k/v linear).
+    """
 
     act: float
+    attn: float
     norm: float
     mask: float
+    adapter_mask: float
+    qkv_in: int
 
     @classmethod
-    def for_run(cls, precision: str, device: str) -> "Dtypes":
-        act = 4.0 if precision == "fp32" or device == "cpu" and precision in QUANTIZED else 2.0
-        # CUDA's fused dropout keeps a bool mask; the CPU kernel keeps a mask in the activation dtype.
-        return cls(act=act, norm=4.0, mask=1.0 if device == "cuda" else act)
+    def for_run(cls, precision: str, method: str, device: str) -> "Dtypes":
+        cuda = device == "cuda"
+        if precision == "fp32" or not cuda and precision in QUANTIZED:
+            return cls(act=4, attn=4, norm=4, mask=1 if cuda else 4, adapter_mask=1 if cuda else 4, qkv_in=1)
+        if cuda:
+            return cls(act=2, attn=2, norm=4, mask=1, adapter_mask=1, qkv_in=3)
+        # CPU autocast: math attention in fp32; LayerNorm stays in the weights' dtype (half for a LoRA base)
+        return cls(act=2, attn=4, norm=4 if method == "full" else 2, mask=2, adapter_mask=4, qkv_in=3)
 
 
 def attention_kind(device: str, training: bool) -> str:
@@ -210,18 +223,20 @@ def attention_kind(device: str, training: bool) -> str:
 def attention_core_bytes(s: ModelSpec, d: Dtypes, kind: str, keys: int) -> float:
     """Per query token: what the attention op itself saves (q, k, v are counted by the caller)."""
     if kind == "efficient":
-        return d.act * s.attention_dim + 4 * s.heads  # output + log-sum-exp
-    return (2 * d.act + d.mask) * s.heads * keys
+        return d.attn * s.attention_dim + 4 * s.heads  # output + log-sum-exp
+    return (2 * d.attn + (1 if d.mask == 1 else d.attn)) * s.heads * keys
 
 
 def bert_layer_bytes(s: ModelSpec, d: Dtypes, method: str, kind: str, seq: int) -> float:
     """Saved bytes per token for one bert/distilbert layer (see the listing in docs/selector.md)."""
     h, i = s.hidden, s.intermediate
-    qkv = 3 * d.act * h + attention_core_bytes(s, d, kind, seq)
-    norms_and_masks = 2 * d.norm * h + 2 * d.mask * h
-    if method == "lora":  # frozen linears keep no inputs; the q and v adapters keep their dropped inputs
-        return qkv + norms_and_masks + 2 * (d.act + d.mask) * h + d.act * i
-    return qkv + norms_and_masks + 3 * d.act * h + 2 * d.act * i  # + inputs of qkv, out-proj, fc1; gelu, fc2
+    qkv = 3 * d.attn * h + attention_core_bytes(s, d, kind, seq)
+    dropouts = 1 if s.family == "distilbert" else 2  # distilbert has no dropout after the attention projection
+    norms_and_masks = 2 * d.norm * h + dropouts * d.mask * h
+    if method == "lora":  # frozen linears keep no inputs; the q and v adapters keep their (dropped) inputs
+        return qkv + norms_and_masks + 2 * (d.act + d.adapter_mask) * h + d.act * i
+    linear_inputs = (d.qkv_in + 2) * d.act * h  # q/k/v, output projection, fc1
+    return qkv + norms_and_masks + linear_inputs + 2 * d.act * i  # + GELU input, fc2 input
 
 
 def t5_ffn_bytes(s: ModelSpec, d: Dtypes, method: str) -> float:
@@ -235,16 +250,16 @@ def t5_block_bytes(s: ModelSpec, d: Dtypes, method: str, kind: str, q_tokens: in
                    cross: bool) -> float:
     """Per query token of one attention sub-layer (RMSNorm in fp32 keeps input + normalized output)."""
     h, kv = s.hidden, s.attention_dim
-    qkv = (1 if cross else 3) * d.act * kv
-    frozen_inputs = 0 if method == "lora" else 2 * d.act * h  # inputs of q/k/v and of the output projection
-    lora_inputs = 2 * (d.act + d.mask) * h if method == "lora" else 0
+    qkv = (1 if cross else 3) * d.attn * kv
+    frozen_inputs = 0 if method == "lora" else (d.qkv_in + 1) * d.act * h  # inputs of q/k/v and output projection
+    lora_inputs = 2 * (d.act + d.adapter_mask) * h if method == "lora" else 0
     return 2 * d.norm * h + qkv + frozen_inputs + lora_inputs + d.mask * h + attention_core_bytes(s, d, kind, k_tokens)
 
 
 def activation_bytes(s: ModelSpec, method: str, precision: str, device: str, batch: int, seq: int,
                      target_len: int = 0) -> dict:
     """Bytes autograd keeps for backward, by part: {layers, embeddings, logits}."""
-    d = Dtypes.for_run(precision, device)
+    d = Dtypes.for_run(precision, method, device)
     kind = attention_kind(device, training=True)
     tokens = batch * seq
     if s.family == "t5":
@@ -252,7 +267,7 @@ def activation_bytes(s: ModelSpec, method: str, precision: str, device: str, bat
         enc = s.layers * tokens * (t5_block_bytes(s, d, method, kind, seq, seq, False) + t5_ffn_norm(s, d, method))
         dec_layer = (t5_block_bytes(s, d, method, kind, target_len, target_len, False)
                      + t5_block_bytes(s, d, method, kind, target_len, seq, True) + t5_ffn_norm(s, d, method))
-        cross_kv = 2 * d.act * s.attention_dim * tokens  # k, v of the encoder output, per decoder layer
+        cross_kv = 2 * d.attn * s.attention_dim * tokens  # k, v of the encoder output, per decoder layer
         dec = s.decoder_layers * (dec_tokens * dec_layer + cross_kv)
         logits = dec_tokens * s.vocab * (4 + d.act)  # log-softmax output (fp32) + the logits the caller holds
         return {"layers": enc + dec, "embeddings": tokens * d.mask * s.hidden, "logits": logits}
@@ -337,7 +352,7 @@ def estimate(model, method: str = "full", precision: str = "fp32", batch_size: i
 def training_estimate(s, method, precision, batch_size, seq_len, device, target_len, lora_rank) -> MemoryEstimate:
     trainable = s.parameters if method == "full" else s.lora_parameters(lora_rank)
     acts = activation_bytes(s, method, precision, device, batch_size, seq_len, target_len)
-    d = Dtypes.for_run(precision, device)
+    d = Dtypes.for_run(precision, method, device)
     tokens = batch_size * (seq_len + target_len)
     layer_grads = 4 * trainable / max(s.layers + s.decoder_layers, 1)
     parts = {
@@ -357,7 +372,7 @@ def training_estimate(s, method, precision, batch_size, seq_len, device, target_
 
 def inference_estimate(s, precision, batch_size, seq_len, device, target_len) -> MemoryEstimate:
     """Weights + one layer's live tensors (+ KV caches and logits while a seq2seq model generates)."""
-    d = Dtypes.for_run(precision, device)
+    d = Dtypes.for_run(precision, "inference", device)
     tokens = batch_size * seq_len
     attention = 2 * d.act * s.heads * seq_len if attention_kind(device, False) == "math" else 4 * d.act * s.hidden
     parts = {"weights": weight_bytes(s, "inference", precision, device),

@@ -46,7 +46,9 @@ def execute_keeping_checked_outputs(nb, cwd: Path):
 
     with tempfile.TemporaryDirectory() as out:
         os.environ["LOWRES_OUTPUTS"] = out
-        NotebookClient(nb, kernel_name="lowres", timeout=900, resources={"metadata": {"path": str(cwd)}}).execute()
+        # store_widget_state=False: ipywidgets state (tens of kB of layout models) must not land in git
+        NotebookClient(nb, kernel_name="lowres", timeout=900, store_widget_state=False,
+                       resources={"metadata": {"path": str(cwd)}}).execute()
     for cell in nb.cells:
         if cell.cell_type == "code" and not cell.source.lstrip().startswith(NBVAL_MARK):
             cell.outputs, cell.execution_count = [], None

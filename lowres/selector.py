@@ -1,0 +1,775 @@
+"""Strategy selector: a task and an environment -> a ready adaptation plan with its reasons and evidence.
+
+Pure functions, no widgets (the form is `lowres.widgets`, the command `lowres recommend`). The decision rules
+are data (`STRATEGY_RULES`, `SIZE_RULES`, `PRECISION_RULES`: conditions on the facts, a conclusion, a reason);
+`rules_table()` lists them. Resolution order (also in docs/selector.md):
+
+0. Inputs are validated into facts; a bad value raises `SelectorError` naming it and the valid choices.
+1. Strategy (design step 2): candidates start as all strategies (lora, full_ft, rag, prompting, in that
+   preference order). Every matching strategy rule, in priority order, narrows them to the strategies it
+   allows. A rule that would leave none is overruled by the higher-priority rules before it, and the plan
+   says so.
+2. Model size (design step 1): the first matching size rule (small, medium, large) picks the models for the
+   task and role.
+3. Precision (design step 3): the first matching precision rule gives the allowed precisions, highest first.
+4. Memory fit (the estimator settles the conflicts between the rules): per candidate strategy, the highest
+   allowed precision whose estimate (lowres.memory) fits the memory with a 10% margin; if none fits, lower
+   precisions (down to int8/int4 bases for LoRA), then the next smaller model. The batch size is the largest
+   power of two that fits. A strategy with no fitting configuration drops out (when all the rules' choices
+   drop out, the other strategies are tried, and the plan says so).
+5. Parallelism: DDP when training on more than one GPU, one replica per GPU for inference.
+6. Choice: when measured results of the studies (lora, distil_vs_bert, rag, prompting, precision) exist for
+   this hardware (same `lowres.env` fingerprint) and this task (smoke runs excluded), the remaining strategy
+   that is best on the measured quality-cost Pareto front wins, compared on one dataset and metric: the
+   highest quality with accuracy priority, otherwise the cheapest within 0.01 of the best quality.
+   Otherwise the first remaining strategy in preference order (rules only).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import difflib
+import html
+import json
+import math
+import operator
+import sys
+from pathlib import Path
+
+from lowres import memory
+from lowres.config import ParamsError
+
+TASKS = ("classification", "qa", "summarization", "chatbot")
+HARDWARE = ("cpu", "gpu")
+STRATEGIES = ("lora", "full_ft", "rag", "prompting")  # preference order when nothing else decides
+STRATEGY_LABELS = {"lora": "LoRA fine-tuning", "full_ft": "full fine-tuning", "rag": "RAG (retrieval + generation)",
+                   "prompting": "prompting (zero/few-shot)"}
+TRAINING = ("lora", "full_ft")
+LADDER = ("fp32", "fp16", "int8", "int4")  # precisions from highest to lowest
+MIN_TRAIN_EXAMPLES = 100
+SMALL_DATASET = 5_000
+ENOUGH_LABELS = 1_000
+LARGE_DATASET = 50_000
+LOW_MEMORY_GB = 8
+HIGH_MEMORY_GB = 16
+LOW_LATENCY_MS = 100
+QUALITY_TOLERANCE = 0.01
+INFERENCE_MAX_BATCH = 64
+RAG_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+RAG_MIN_CHUNKS = 100_000  # index size assumed when the corpus size is unknown
+SEQ_LEN = {"classification": (128, 0), "qa": (384, 32), "summarization": (512, 128), "chatbot": (512, 128)}
+MODELS = {  # (task kind, size) -> model
+    ("classification", "small"): "distilbert-base-uncased", ("classification", "medium"): "bert-base-uncased",
+    ("classification", "large"): "bert-large-uncased", ("generation", "small"): "google/flan-t5-small",
+    ("generation", "medium"): "google/flan-t5-base", ("generation", "large"): "google/flan-t5-xl"}
+SIZES = ("large", "medium", "small")
+EVIDENCE_STUDIES = ("lora", "distil_vs_bert", "rag", "prompting", "precision")
+
+
+class SelectorError(ParamsError):
+    """Bad selector input; the message names the value and the valid choices."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """`when`: (fact, operator, value) triples that must all hold; `then`: what the rule concludes."""
+
+    id: str
+    when: tuple
+    then: tuple
+    reason: str
+
+    def matches(self, facts: dict) -> bool:
+        return all(OPS[op](facts[fact], value) for fact, op, value in self.when)
+
+    def describe_when(self) -> str:
+        return " and ".join(f"{fact} {op} {value}" for fact, op, value in self.when) or "always"
+
+
+OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+       ">=": operator.ge, "in": lambda a, b: a in b}
+
+STRATEGY_RULES = (
+    Rule("no_training_data", (("dataset_size", "<", MIN_TRAIN_EXAMPLES),), ("prompting", "rag"),
+         "no labeled dataset (or under 100 examples): nothing to fine-tune on; prompt or retrieve instead"),
+    Rule("cpu_small_data", (("hardware", "==", "cpu"), ("dataset_size", "<", SMALL_DATASET)), ("prompting", "rag"),
+         "CPU only with a small dataset: a CPU cannot fine-tune efficiently; prompting or RAG need no training"),
+    Rule("small_gpu", (("hardware", "==", "gpu"), ("memory_gb", "<", LOW_MEMORY_GB)), ("lora",),
+         "GPU under 8 GB: LoRA (FP16 or INT8 base) instead of full fine-tuning"),
+    Rule("accuracy_first", (("hardware", "==", "gpu"), ("memory_gb", ">", HIGH_MEMORY_GB),
+                            ("accuracy_priority", "==", True)), ("full_ft",),
+         "no resource limits and accuracy first: full fine-tuning"),
+    Rule("large_dataset", (("dataset_size", ">", LARGE_DATASET),), ("lora",),
+         "over 50k examples: LoRA reaches near full fine-tuning quality at a fraction of the memory and time"),
+    Rule("knowledge_heavy", (("task", "in", ("qa", "chatbot")),), ("rag",),
+         "knowledge-heavy task: retrieval grounds the answers in documents (factual answers)"),
+    Rule("low_latency", (("latency_ms", "<", LOW_LATENCY_MS),), ("prompting", "lora", "full_ft"),
+         "under 100 ms there is no time for retrieval: a small prompted model or an already fine-tuned model"),
+    Rule("enough_labels", (("dataset_size", ">=", ENOUGH_LABELS),), ("lora", "full_ft"),
+         "with {dataset_size:,} labeled examples fine-tuning gives better accuracy than prompting"),
+)
+SIZE_RULES = (
+    Rule("fast_prompting", (("strategy", "==", "prompting"), ("latency_ms", "<", LOW_LATENCY_MS)), ("small",),
+         "prompting under 100 ms: a small model"),
+    Rule("cpu_small", (("hardware", "==", "cpu"),), ("small",), "CPU only: small models"),
+    Rule("small_memory", (("memory_gb", "<", LOW_MEMORY_GB),), ("small",), "under 8 GB: small models"),
+    Rule("medium_memory", (("memory_gb", "<=", HIGH_MEMORY_GB),), ("medium",), "8-16 GB: medium models"),
+    Rule("large_needed", (("dataset_size", ">", LARGE_DATASET), ("accuracy_priority", "==", True)), ("large",),
+         "over 16 GB with a large dataset and accuracy priority: a large model pays off"),
+    Rule("medium_default", (), ("medium",), "over 16 GB: medium models (large only for a large dataset + accuracy)"),
+)
+PRECISION_RULES = (
+    Rule("cpu_int8_inference", (("hardware", "==", "cpu"), ("strategy", "in", ("prompting", "rag"))), ("int8",),
+         "CPU inference: INT8 dynamic quantization (CPU-optimized int8 kernels; FP16 has no fast CPU path)"),
+    Rule("cpu_fp32_training", (("hardware", "==", "cpu"),), ("fp32",),
+         "CPU training: FP32 (no fast FP16 kernels on CPUs); quantize to INT8 for serving"),
+    Rule("small_gpu_precision", (("memory_gb", "<", LOW_MEMORY_GB),), ("fp16", "int8"),
+         "under 8 GB: FP16 or INT8, the highest that fits"),
+    Rule("medium_gpu_precision", (("memory_gb", "<=", HIGH_MEMORY_GB),), ("fp16",), "8-16 GB: FP16"),
+    Rule("latency_critical", (("latency_ms", "<=", LOW_LATENCY_MS),), ("fp16",),
+         "over 16 GB but latency-critical (100 ms or less): FP16 halves memory traffic"),
+    Rule("full_precision", (), ("fp32",), "over 16 GB: full precision"),
+)
+
+
+def rules_table():
+    """All rules as a DataFrame (step, priority, id, when, then, reason) in the order they are resolved."""
+    import pandas as pd
+
+    rows = []
+    steps = (("strategy (design step 2)", STRATEGY_RULES), ("model size (design step 1)", SIZE_RULES),
+             ("precision (design step 3)", PRECISION_RULES))
+    for step, rules in steps:
+        for priority, rule in enumerate(rules, 1):
+            rows.append({"step": step, "priority": priority, "rule": rule.id, "when": rule.describe_when(),
+                         "then": ", ".join(rule.then), "reason": rule.reason.replace("{dataset_size:,}", "N")})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def check_choice(what: str, value, valid) -> str:
+    if value in valid:
+        return value
+    hint = difflib.get_close_matches(str(value).lower(), valid, n=1)
+    did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise SelectorError(f"unknown {what} {value!r}{did_you_mean}; valid: {', '.join(valid)}")
+
+
+def check_number(what: str, value, unit: str, minimum: float = 0.0, strict: bool = True, integer: bool = False):
+    kind = "a whole number" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        raise SelectorError(f"{what} must be {kind} of {unit}, got {value!r}")
+    if not integer and not math.isfinite(value):
+        raise SelectorError(f"{what} must be a finite number of {unit}, got {value!r}")
+    if value < minimum or (strict and value == minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise SelectorError(f"{what} must be {bound} {unit}, got {value!r}")
+    return value
+
+
+def make_facts(task, hardware, memory_gb, gpus, latency_ms, dataset_size, accuracy_priority) -> dict:
+    """Validate the inputs -> the facts the rules read. `latency_ms=None`: no latency requirement."""
+    check_choice("task", task, TASKS)
+    check_choice("hardware", hardware, HARDWARE)
+    check_number("memory_gb", memory_gb, "GB")
+    if latency_ms is not None:
+        check_number("latency_ms", latency_ms, "ms")
+    if dataset_size is not None:
+        check_number("dataset_size", dataset_size, "examples", strict=False, integer=True)
+    if hardware == "cpu" and gpus not in (None, 0):
+        raise SelectorError(f"gpus={gpus!r} with hardware 'cpu': a GPU count needs hardware 'gpu' "
+                            f"(for cpu leave gpus out or set 0); valid hardware: {', '.join(HARDWARE)}")
+    if hardware == "gpu":
+        gpus = 1 if gpus is None else check_number("gpus", gpus, "(hardware 'gpu' needs at least one)", minimum=1,
+                                                   strict=False, integer=True)
+    if not isinstance(accuracy_priority, bool):
+        raise SelectorError(f"accuracy_priority must be true or false, got {accuracy_priority!r}")
+    return {"task": task, "hardware": hardware, "memory_gb": float(memory_gb), "gpus": gpus or 0,
+            "latency_ms": math.inf if latency_ms is None else float(latency_ms), "dataset_size": dataset_size or 0,
+            "accuracy_priority": accuracy_priority, "device": "cuda" if hardware == "gpu" else "cpu"}
+
+
+# ---------------------------------------------------------------------------------------------- rules
+def fired(rule: Rule, facts: dict) -> str:
+    return f"{rule.id}: {rule.reason.format(**facts)}"
+
+
+def first_match(rules, facts: dict) -> Rule:
+    return next(rule for rule in rules if rule.matches(facts))
+
+
+def strategy_candidates(facts: dict) -> tuple[list[str], list[str], list[str]]:
+    """(candidates in preference order, reasons of the rules that narrowed them, notes on overruled rules)."""
+    candidates, reasons, notes, applied = list(STRATEGIES), [], [], []
+    for rule in STRATEGY_RULES:
+        if not rule.matches(facts):
+            continue
+        kept = [s for s in candidates if s in rule.then]
+        if kept:
+            candidates, applied = kept, applied + [rule.id]
+            reasons.append(fired(rule, facts))
+        else:
+            notes.append(f"{rule.id} (-> {', '.join(rule.then)}) overruled by {', '.join(applied)}")
+    return candidates, reasons, notes
+
+
+# ---------------------------------------------------------------------------------------------- plans
+@dataclasses.dataclass
+class Plan:
+    """One strategy's fitted configuration (internal; `Recommendation` is what users get)."""
+
+    strategy: str
+    models: dict
+    precision: str
+    batch_size: int
+    estimate: memory.MemoryEstimate
+    reasons: list
+
+
+def task_kind(task: str, strategy: str) -> str:
+    return "classification" if task == "classification" and strategy in TRAINING else "generation"
+
+
+def precision_ladder(allowed: tuple, strategy: str) -> list[str]:
+    """Allowed precisions first (highest first), then the lower rungs the strategy can still use
+    (full fine-tuning stops at FP16, inference at INT8, LoRA at an INT4 base)."""
+    floor = "fp16" if strategy == "full_ft" else "int8" if strategy in ("prompting", "rag") else "int4"
+    usable = LADDER[:LADDER.index(floor) + 1]
+    first = [p for p in usable if p in allowed] or [floor]
+    return first + [p for p in usable if LADDER.index(p) > LADDER.index(first[-1])]
+
+
+def fit_config(facts, strategy, size, precisions, seq, target):
+    """First (precision, batch, estimate) that fits, else None; plus why higher precisions were skipped."""
+    skipped = []
+    for precision in precisions:
+        batch, est = fit_strategy(facts, strategy, size, precision, seq, target)
+        if batch is not None:
+            return (precision, batch, est), skipped
+        skipped.append(f"{precision.upper()} does not fit ({est.required_gb:.1f} GB needed at batch 1)")
+    return None, skipped
+
+
+def fit_strategy(facts, strategy, size, precision, seq, target):
+    budget, device = facts["memory_gb"], facts["device"]
+    if strategy in TRAINING:
+        model = MODELS[(task_kind(facts["task"], strategy), size)]
+        method = "lora" if strategy == "lora" else "full"
+        max_batch = facts["dataset_size"] or None
+        return memory.auto_batch_size(model, method, precision, budget, seq, device, target, max_batch=max_batch)
+    best = (None, None)
+    for batch in memory.BATCH_SIZES:
+        if batch > INFERENCE_MAX_BATCH:
+            break
+        est = inference_estimate(facts, strategy, size, precision, batch, seq, target)
+        if not est.fits(budget):
+            return best if best[0] else (None, est)
+        best = (batch, est)
+    return best
+
+
+def inference_estimate(facts, strategy, size, precision, batch, seq, target) -> memory.MemoryEstimate:
+    """Generator (+ embedder and vector index for RAG) in one process."""
+    device = facts["device"]
+    generator = memory.estimate(MODELS[("generation", size)], "inference", precision, batch, seq, device, target)
+    if strategy != "rag":
+        return generator
+    embedder = memory.estimate(RAG_EMBEDDER, "inference", precision, batch, 128, device)
+    chunks = max(facts["dataset_size"], RAG_MIN_CHUNKS)
+    parts = {**{f"generator_{k}": v for k, v in generator.parts.items()},
+             "embedder_weights": embedder.parts["weights"], "vector_index": chunks * 384 * 4.0}
+    return dataclasses.replace(generator, model=f"{RAG_EMBEDDER} + {generator.model}", parts=parts,
+                               parameters=generator.parameters + embedder.parameters,
+                               peak_bytes=sum(parts.values()))
+
+
+def models_for(facts, strategy, size) -> dict:
+    if strategy == "rag":
+        return {"embedder": RAG_EMBEDDER, "generator": MODELS[("generation", size)]}
+    role = "model" if strategy in TRAINING else "generator"
+    return {role: MODELS[(task_kind(facts["task"], strategy), size)]}
+
+
+def build_plan(facts: dict, strategy: str, seq_len: int | None = None):
+    """The strategy's plan (size -> precision -> batch, shrinking until it fits) or the reason it cannot fit."""
+    facts = {**facts, "strategy": strategy}
+    size_rule, precision_rule = first_match(SIZE_RULES, facts), first_match(PRECISION_RULES, facts)
+    seq, target = SEQ_LEN[facts["task"]]
+    seq = seq_len or seq
+    size_index = SIZES.index(size_rule.then[0])
+    for size in SIZES[size_index:]:
+        found, skipped = fit_config(facts, strategy, size, precision_ladder(precision_rule.then, strategy), seq, target)
+        if found:
+            precision, batch, est = found
+            reasons = [fired(size_rule, facts)] + ([] if size == size_rule.then[0] else
+                                                   [f"{size_rule.then[0]} models do not fit: {size} instead"])
+            reasons += [fired(precision_rule, facts)] + fit_reason(facts, strategy, precision, batch, est,
+                                                                   precision_rule, skipped)
+            return Plan(strategy, models_for(facts, strategy, size), precision, batch, est, reasons)
+    return f"{STRATEGY_LABELS[strategy]} does not fit {facts['memory_gb']:g} GB with any model size or precision"
+
+
+def fit_reason(facts, strategy, precision, batch, est, precision_rule, skipped) -> list[str]:
+    label = "LoRA" if strategy == "lora" else STRATEGY_LABELS[strategy]
+    lines = list(skipped)
+    lines.append(f"{label} + {precision.upper()} fits {facts['memory_gb']:g} GB: estimated {est.required_gb:.2f} GB "
+                 f"at batch size {batch} (peak {est.peak_gb:.2f} GB + allocator/runtime overhead, "
+                 f"{memory.SAFETY_MARGIN:.0%} margin kept)")
+    lower = [p.upper() for p in precision_rule.then if LADDER.index(p) > LADDER.index(precision)]
+    if lower and not skipped:
+        lines.append(f"so {' / '.join(lower)} is not needed: the highest precision that fits wins")
+    if precision in ("fp16",) and facts["hardware"] == "gpu":
+        lines.append("use BF16 instead of FP16 where the GPU supports it (Ampere or newer): same memory, "
+                     "no loss scaling")
+    return lines
+
+
+def parallelism(facts: dict, strategy: str, batch: int) -> str:
+    gpus = facts["gpus"]
+    if facts["hardware"] == "cpu":
+        return "single process on the CPU (torch threads = physical cores)"
+    if strategy in TRAINING:
+        if gpus > 1:
+            return f"DDP data parallelism across {gpus} GPUs (batch {batch} per GPU, {batch * gpus} global)"
+        return "single GPU (DDP data parallelism if more than one GPU)"
+    return f"one model replica per GPU ({gpus} GPUs)" if gpus > 1 else "single GPU"
+
+
+# ---------------------------------------------------------------------------------------------- evidence
+@dataclasses.dataclass
+class Evidence:
+    """One measured run that informed the choice (units in the field names)."""
+
+    study: str
+    run_id: str
+    strategy: str
+    model: str | None
+    metric: str
+    quality: float
+    dataset: str | None = None
+    peak_memory_gb: float | None = None
+    latency_ms: float | None = None
+    energy_j: float | None = None
+    on_front: bool = False
+    chosen: bool = False
+
+    def describe(self) -> str:
+        costs = [f"{self.peak_memory_gb:.2f} GB" if self.peak_memory_gb is not None else None,
+                 f"{self.latency_ms:.1f} ms/sample" if self.latency_ms is not None else None,
+                 f"{self.energy_j:.0f} J" if self.energy_j is not None else None]
+        cost = ", ".join(c for c in costs if c) or "cost not measured"
+        return (f"{self.strategy} run {self.run_id} ({self.model}, {self.dataset}): {self.metric} "
+                f"{self.quality:.3f}, {cost}")
+
+
+QUALITY_METRICS = ("accuracy", "f1", "exact_match", "rougeL", "rouge_l", "p_at_1", "p_at_k", "mlm_accuracy")
+METHOD_STRATEGY = {"lora": "lora", "lora-8bit": "lora", "qlora": "lora", "full": "full_ft", "full_ft": "full_ft",
+                   "finetune": "full_ft", "rag": "rag", "prompting": "prompting", "zero_shot": "prompting",
+                   "few_shot": "prompting"}
+STUDY_STRATEGY = {"lora": "lora", "distil_vs_bert": "full_ft", "rag": "rag", "prompting": "prompting",
+                  "precision": "full_ft"}
+DATASET_TASKS = {"classification": "classification", "kb": "qa"}
+LATENCY_METRICS = ("latency_ms", "latency_ms_b1_p50", "latency_p50_ms")  # per request, as the studies save it
+LATENCY_WINDOWS = ("inference", "generate", "eval", "predict", "test")  # else wall time per sample of a window
+MODEL_PARAMS = ("model", "generator", "embedder")  # distil_vs_bert names its model by `variant` (+ `_model`)
+
+
+def dataset_task(name) -> str | None:
+    try:
+        from lowres.data.corpora import HUB_ONLY, REAL, SYNTHETIC
+    except ImportError:  # pragma: no cover - the data package is part of lowres
+        return None
+    kinds = {**{k: v[0] for k, v in REAL.items()}, **SYNTHETIC, **HUB_ONLY}
+    return DATASET_TASKS.get(kinds.get(name))
+
+
+def value(row, column):
+    raw = row.get(column)
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def run_strategy(study: str, row) -> str:
+    for column in ("params.strategy", "params.method", "params.adapter", "params.mode"):
+        name = row.get(column)
+        if isinstance(name, str) and name.lower() in METHOD_STRATEGY:
+            return METHOD_STRATEGY[name.lower()]
+    return STUDY_STRATEGY[study]
+
+
+def run_costs(row, hardware: str) -> dict:
+    columns = [c for c in row.index if isinstance(c, str)]
+    if hardware == "gpu":
+        mem = [value(row, c) for c in columns if ".peak_gpu_mem_bytes." in c and not c.endswith(".sum")]
+    else:
+        mem = [value(row, c) for c in columns if c.endswith(".peak_cpu_rss_bytes")]
+    mem = [m for m in mem if m is not None]
+    energy = [value(row, c) for c in columns if c.endswith(".gpu_energy_j.sum") or c.endswith(".cpu_energy_j")]
+    energy = [e for e in energy if e is not None]
+    latency = next((value(row, f"metrics.{m}") for m in LATENCY_METRICS if value(row, f"metrics.{m}") is not None),
+                   None)
+    for window in LATENCY_WINDOWS:
+        wall, samples = value(row, f"{window}.wall_s"), value(row, f"{window}.samples")
+        if latency is None and wall and samples:
+            latency = 1000 * wall / samples
+    return {"peak_memory_gb": max(mem) / memory.GB if mem else None, "latency_ms": latency,
+            "energy_j": sum(energy) if energy else None}
+
+
+def text(row, column) -> str | None:
+    raw = row.get(column)
+    return raw if isinstance(raw, str) and raw else None
+
+
+def run_model(row) -> str | None:
+    variant = text(row, "params.variant")
+    names = [text(row, f"params.{variant}_model")] if variant else []
+    return next((n for n in names + [text(row, f"params.{p}") for p in MODEL_PARAMS] if n), None)
+
+
+def is_smoke(model: str | None, dataset: str | None) -> bool:
+    """A smoke run (tiny model or synthetic data) says nothing about real quality or cost."""
+    return bool(model and model.startswith("tiny-")) or bool(dataset and dataset.startswith("synthetic-"))
+
+
+def row_evidence(study: str, row, facts: dict, include_smoke: bool):
+    if row.get("status") != "ok":
+        return None
+    dataset, model = text(row, "params.dataset"), run_model(row)
+    task = text(row, "params.task") or dataset_task(dataset)
+    if task != facts["task"] or (not include_smoke and is_smoke(model, dataset)):
+        return None
+    metric = next((m for m in QUALITY_METRICS if value(row, f"metrics.{m}") is not None), None)
+    if metric is None:
+        return None
+    return Evidence(study, row["run_id"], run_strategy(study, row), model, metric, value(row, f"metrics.{metric}"),
+                    dataset, **run_costs(row, facts["hardware"]))
+
+
+def load_evidence(facts: dict, fingerprint: str, outputs=None, studies=EVIDENCE_STUDIES,
+                  include_smoke: bool = False) -> list[Evidence]:
+    """Measured runs of the studies on this hardware (same fingerprint) for this task."""
+    from lowres.results import collect
+
+    found = []
+    for study in studies:
+        frame = collect(study, outputs)
+        if frame.empty or "env.fingerprint" not in frame:
+            continue
+        for _, row in frame[frame["env.fingerprint"] == fingerprint].iterrows():
+            item = row_evidence(study, row, facts, include_smoke)
+            if item is not None:
+                found.append(item)
+    return found
+
+
+def satisfies(item: Evidence, facts: dict) -> bool:
+    fits = item.peak_memory_gb is None or item.peak_memory_gb <= facts["memory_gb"]
+    fast = item.latency_ms is None or item.latency_ms <= facts["latency_ms"]
+    return fits and fast
+
+
+def dominates(a: Evidence, b: Evidence) -> bool:
+    """a is at least as good on quality and on every cost, and better on one (an unmeasured cost counts as worst)."""
+    def cost(e, name):
+        v = getattr(e, name)
+        return math.inf if v is None else v
+
+    names = ("peak_memory_gb", "latency_ms", "energy_j")
+    no_worse = a.quality >= b.quality and all(cost(a, n) <= cost(b, n) for n in names)
+    better = a.quality > b.quality or any(cost(a, n) < cost(b, n) for n in names)
+    return no_worse and better
+
+
+def comparable(usable: list[Evidence]) -> list[Evidence]:
+    """Quality is only comparable on one dataset and metric: the group measuring the most strategies
+    (then the most runs) is compared."""
+    groups: dict = {}
+    for e in usable:
+        groups.setdefault((e.dataset or "", e.metric), []).append(e)
+    return max(groups.values(), key=lambda g: (len({e.strategy for e in g}), len(g), g[0].dataset or ""))
+
+
+def pareto_choice(evidence: list[Evidence], candidates: list[str], facts: dict):
+    """Mark the front; return (chosen Evidence or None, reason)."""
+    usable = [e for e in evidence if e.strategy in candidates and satisfies(e, facts)]
+    if not usable:
+        return None, None
+    usable = comparable(usable)
+    front = [e for e in usable if not any(dominates(o, e) for o in usable)]
+    for e in front:
+        e.on_front = True
+    best = max(front, key=lambda e: e.quality)
+    if facts["accuracy_priority"]:
+        chosen, why = best, "highest measured quality (accuracy priority)"
+    else:
+        near = [e for e in front if e.quality >= best.quality - QUALITY_TOLERANCE]
+        chosen = min(near, key=lambda e: (e.peak_memory_gb or math.inf, e.energy_j or math.inf, -e.quality))
+        why = (f"cheapest on the quality-cost Pareto front within {QUALITY_TOLERANCE} of the best "
+               f"({best.describe()})" if chosen is not best else "best measured quality on the Pareto front")
+    chosen.chosen = True
+    compared = f"{len(usable)} runs on {usable[0].dataset} ({usable[0].metric}) compared"
+    return chosen, f"measured on this hardware, {compared}: {chosen.describe()}: {why}"
+
+
+def model_note(chosen: Evidence | None, plan: Plan) -> list[str]:
+    if chosen is None or not chosen.model or chosen.model in plan.models.values():
+        return []
+    return [f"the measured run used {chosen.model}; the plan keeps {fmt_models(plan.models)} from the size rules"]
+
+
+# ---------------------------------------------------------------------------------------------- recommendation
+def field(label: str, fmt=None, **kwargs):
+    return dataclasses.field(metadata={"label": label, "format": fmt}, **kwargs)
+
+
+def fmt_gb(v):
+    return f"{v:.2f} GB (incl. allocator + runtime overhead)"
+
+
+def fmt_parts(parts):
+    return ", ".join(f"{k.replace('_', ' ')} {v:.2f}" if v >= 0.01 else f"{k.replace('_', ' ')} {v * 1000:.1f} MB"
+                     for k, v in parts.items() if v)
+
+
+def fmt_models(models):
+    return ", ".join(f"{role} {name}" for role, name in models.items())
+
+
+@dataclasses.dataclass
+class Recommendation:
+    """A ready plan. `to_dict`, `__str__` and `_repr_html_` are derived from the fields and their labels."""
+
+    strategy: str = field("Strategy", STRATEGY_LABELS.get)
+    models: dict = field("Models", fmt_models)
+    precision: str = field("Precision", str.upper)
+    quantization: str | None = field("Quantization")
+    batch_size: int | None = field("Batch size")
+    parallelism: str = field("Parallelism")
+    estimated_memory_gb: float = field("Estimated memory", fmt_gb)
+    memory_breakdown_gb: dict = field("Memory breakdown (GB unless marked)", fmt_parts)
+    reasons: list = field("Reasons")
+    basis: str = field("Basis")
+    evidence: list = field("Evidence")
+    alternatives: list = field("Alternatives")
+    overruled: list = field("Overruled rules")
+    inputs: dict = field("Inputs", lambda d: ", ".join(f"{k}={v}" for k, v in d.items()))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def rows(self):
+        """(label, text or list of texts) for every non-empty field, in declaration order."""
+        for f in dataclasses.fields(self):
+            raw = getattr(self, f.name)
+            if raw in (None, [], {}):
+                continue
+            fmt = f.metadata.get("format")
+            if isinstance(raw, list):
+                yield f.metadata["label"], [x.describe() if hasattr(x, "describe") else str(x) for x in raw]
+            else:
+                yield f.metadata["label"], fmt(raw) if fmt else str(raw)
+
+    def __str__(self) -> str:
+        lines = ["Recommendation"]
+        for label, text in self.rows():
+            if isinstance(text, list):
+                lines += [f"  {label}:"] + [f"    - {t}" for t in text]
+            else:
+                lines.append(f"  {label}: {text}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cells = []
+        for label, text in self.rows():
+            body = ("<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in text) + "</ul>"
+                    if isinstance(text, list) else html.escape(text))
+            cells.append(f"<tr><th style='text-align:left;vertical-align:top'>{html.escape(label)}</th>"
+                         f"<td style='text-align:left'>{body}</td></tr>")
+        return f"<table class='lowres-plan'>{''.join(cells)}</table>"
+
+
+QUANTIZATION = {("int8", "cpu"): "torch dynamic INT8 quantization of the linear layers (CPU-optimized inference)",
+                ("int8", "cuda"): "bitsandbytes 8-bit base weights", ("int4", "cuda"): "bitsandbytes 4-bit (NF4) base"}
+
+
+def recommend(task: str, hardware: str | None = None, memory_gb: float | None = None, latency_ms: float | None = None,
+              dataset_size: int | None = None, gpus: int | None = None, accuracy_priority: bool = False,
+              seq_len: int | None = None, fingerprint: str | None = None, outputs=None,
+              include_smoke: bool = False) -> Recommendation:
+    """A plan for `task` on this environment. `hardware`/`memory_gb`/`gpus` default to detection; measured
+    results (outputs/<study>/*/result.json) count only with a `fingerprint` (lowres.env) that matches theirs."""
+    if hardware is None or memory_gb is None:
+        hardware, memory_gb, gpus = fill_from_detection(hardware, memory_gb, gpus)
+    facts = make_facts(task, hardware, memory_gb, gpus, latency_ms, dataset_size, accuracy_priority)
+    inputs = {"task": task, "hardware": hardware, "memory_gb": memory_gb, "gpus": facts["gpus"],
+              "latency_ms": latency_ms, "dataset_size": dataset_size, "accuracy_priority": accuracy_priority}
+    if seq_len is not None:
+        check_number("seq_len", seq_len, "tokens", minimum=1, strict=False, integer=True)
+    if outputs is not None and not Path(outputs).is_dir():
+        raise SelectorError(f"outputs {str(outputs)!r} is not a folder; valid: a results folder such as outputs/ "
+                            f"(outputs/<study>/<run_id>/result.json), or leave it out")
+    candidates, reasons, overruled = strategy_candidates(facts)
+    plans, dropped = fit_plans(facts, candidates, seq_len)
+    if not plans:  # what the rules prefer does not fit: fall back to the other strategies, and say so
+        plans, more = fit_plans(facts, [s for s in STRATEGIES if s not in candidates], seq_len)
+        dropped += more
+        reasons.append(f"none of the rules' choices ({', '.join(candidates)}) fits: fell back to what does")
+    if not plans:
+        raise SelectorError(f"nothing fits {facts['memory_gb']:g} GB ({'; '.join(dropped)}); valid: more memory, "
+                            f"a shorter seq_len, or another hardware")
+    evidence = load_evidence(facts, fingerprint, outputs, include_smoke=include_smoke) if fingerprint else []
+    chosen, evidence_reason = pareto_choice(evidence, list(plans), facts)
+    strategy = chosen.strategy if chosen else next(s for s in STRATEGIES if s in plans)
+    if chosen:
+        evidence_reason = "; ".join([evidence_reason] + model_note(chosen, plans[strategy]))
+    return assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint)
+
+
+def fit_plans(facts: dict, strategies, seq_len) -> tuple[dict, list]:
+    plans, dropped = {}, []
+    for strategy in strategies:
+        plan = build_plan(facts, strategy, seq_len)
+        if isinstance(plan, Plan):
+            plans[strategy] = plan
+        else:
+            dropped.append(plan)
+    return plans, dropped
+
+
+def fill_from_detection(hardware, memory_gb, gpus):
+    found = detect()
+    if hardware not in (None, found["hardware"]):
+        raise SelectorError(f"memory_gb is required for hardware {hardware!r}: this machine is {found['hardware']} "
+                            f"only, so its memory cannot be detected")
+    hardware = hardware or found["hardware"]
+    memory_gb = found["memory_gb"] if memory_gb is None else memory_gb
+    return hardware, memory_gb, found["gpus"] if gpus is None and hardware == "gpu" else gpus
+
+
+def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint):
+    plan = plans[strategy]
+    all_reasons = reasons + plan.reasons + ([evidence_reason] if evidence_reason else [])
+    alternatives = [f"{STRATEGY_LABELS[s]}: also fits ({fmt_models(p.models)}, {p.precision.upper()}, batch "
+                    f"{p.batch_size}, {p.estimate.required_gb:.2f} GB); not chosen" for s, p in plans.items()
+                    if s != strategy] + dropped
+    if evidence_reason:
+        basis = f"measured: {len(evidence)} runs on this hardware (fingerprint {fingerprint}) + rules"
+    elif fingerprint:
+        basis = f"rules only: no measured results for this task on this hardware (fingerprint {fingerprint})"
+    else:
+        basis = "rules only: no hardware fingerprint given, measured results not consulted"
+    return Recommendation(
+        strategy=strategy, models=plan.models, precision=plan.precision,
+        quantization=QUANTIZATION.get((plan.precision, facts["device"])), batch_size=plan.batch_size,
+        parallelism=parallelism(facts, strategy, plan.batch_size),
+        estimated_memory_gb=round(plan.estimate.required_gb, 3),
+        memory_breakdown_gb={k: round(v / memory.GB, 3) for k, v in plan.estimate.parts.items()},
+        reasons=all_reasons, basis=basis, evidence=sorted(evidence, key=lambda e: (not e.chosen, not e.on_front)),
+        alternatives=alternatives, overruled=overruled, inputs=inputs)
+
+
+# ---------------------------------------------------------------------------------------------- examples
+WORKED_EXAMPLES = (  # the design's worked examples: inputs -> the plan they must produce
+    (dict(task="classification", hardware="gpu", memory_gb=4, latency_ms=200, dataset_size=10_000),
+     dict(strategy="lora", models={"model": "distilbert-base-uncased"}, precision="fp16")),
+    (dict(task="qa", hardware="cpu", memory_gb=16, latency_ms=400),
+     dict(strategy="rag", models={"embedder": RAG_EMBEDDER, "generator": "google/flan-t5-small"}, precision="int8")),
+    (dict(task="summarization", hardware="gpu", memory_gb=24, latency_ms=100, dataset_size=100_000),
+     dict(strategy="lora", models={"model": "google/flan-t5-base"}, precision="fp16")),
+)
+
+
+def plan_metrics(rec: Recommendation) -> dict:
+    """The plan's headline numbers, flat (for run.save and tables)."""
+    return {"strategy": rec.strategy, "models": fmt_models(rec.models), "precision": rec.precision,
+            "batch_size": rec.batch_size, "estimated_memory_gb": rec.estimated_memory_gb,
+            "basis": rec.basis.split(":")[0]}
+
+
+def examples_table():
+    """The worked examples through `recommend` (rules only), with whether each matches the design."""
+    import pandas as pd
+
+    rows = []
+    for number, (inputs, expected) in enumerate(WORKED_EXAMPLES, 1):
+        rec = recommend(**inputs)
+        matches = all(getattr(rec, key) == value for key, value in expected.items())
+        rows.append({"example": number, **{k: inputs.get(k) for k in ("task", "hardware", "memory_gb", "latency_ms",
+                                                                         "dataset_size")},
+                     **plan_metrics(rec), "matches": matches})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- detection, CLI
+def detect() -> dict:
+    """{hardware, memory_gb (GPU 0's memory, or RAM when CPU-only), gpus} of this machine."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            total = torch.cuda.get_device_properties(0).total_memory
+            return {"hardware": "gpu", "memory_gb": round(total / memory.GB, 1), "gpus": torch.cuda.device_count()}
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    import psutil
+
+    return {"hardware": "cpu", "memory_gb": round(psutil.virtual_memory().total / memory.GB, 1), "gpus": 0}
+
+
+def number(kind):
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            example = "16" if kind is float else "2"
+            raise argparse.ArgumentTypeError(f"expected {'a number' if kind is float else 'a whole number'}, "
+                                             f"got {text!r} (e.g. {example})") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
+    parser.add_argument("--hardware", default=None, help="cpu or gpu (default: detected)")
+    parser.add_argument("--memory-gb", type=number(float), default=None,
+                        help="GPU memory per GPU, or RAM when CPU-only (default: detected)")
+    parser.add_argument("--latency-ms", type=number(float), required=True, help="latency requirement per request")
+    parser.add_argument("--dataset-size", type=number(int), default=None, help="labeled examples (default: none)")
+    parser.add_argument("--gpus", type=number(int), default=None, help="number of GPUs (default: detected, gpu only)")
+    parser.add_argument("--accuracy-priority", action="store_true", help="accuracy first")
+    parser.add_argument("--seq-len", type=number(int), default=None, help="tokens per example (default: per task)")
+    parser.add_argument("--outputs", default=None, help="results folder to calibrate from (default: outputs/)")
+    parser.add_argument("--rules-only", action="store_true", help="ignore measured results")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def matching_fingerprint(hardware: str | None, memory_gb: float | None, detected: dict) -> str | None:
+    """This machine's fingerprint when the request describes this machine (else measured runs do not apply)."""
+    if hardware not in (None, detected["hardware"]):
+        return None
+    if memory_gb is not None and abs(memory_gb - detected["memory_gb"]) > 0.1 * detected["memory_gb"]:
+        return None
+    from lowres.env import fingerprint
+
+    return fingerprint()["fingerprint"]
+
+
+def run_recommend(args) -> int:
+    """`lowres recommend`: the plan as text or JSON; bad input -> one line on stderr, exit code 2."""
+    try:
+        fp = None if args.rules_only else matching_fingerprint(args.hardware, args.memory_gb, detect())
+        with contextlib.redirect_stdout(sys.stderr):  # warnings while reading results must not break --json
+            rec = recommend(args.task, args.hardware, args.memory_gb, args.latency_ms, args.dataset_size, args.gpus,
+                            args.accuracy_priority, args.seq_len, fingerprint=fp, outputs=args.outputs)
+    except SelectorError as err:
+        print(f"lowres recommend: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(rec.to_dict(), indent=2, default=str) if args.json else str(rec))
+    return 0

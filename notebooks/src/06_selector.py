@@ -1,0 +1,73 @@
+# %% [markdown]
+# # 06 · Strategy selector: which adaptation fits this task on this hardware?
+# A task and an environment in, a ready plan out: strategy (full fine-tuning, LoRA, prompting, RAG), model(s),
+# precision/quantization, batch size and parallelism, with the reasons. The rules are data; where they conflict,
+# the memory estimator decides (the highest precision that fits, with a 10% margin); where this machine has
+# measured results of the other studies, the measured quality-cost Pareto front decides among the strategies
+# that satisfy the constraints. Resolution order: `docs/selector.md`. The same plan from a shell:
+# `lowres recommend --task qa --hardware cpu --memory-gb 16 --latency-ms 400`.
+# %% parameters
+task = "classification"
+hardware = "gpu"
+memory_gb = 4.0
+gpus = None
+latency_ms = 200.0
+dataset_size = 10000
+accuracy_priority = False
+seq_len = None
+seed = 0
+run_id = None
+output_dir = None
+# %%
+import seaborn as sns
+
+import lowres
+from lowres import memory, selector, widgets
+
+run = lowres.start_run("selector", dict(task=task, hardware=hardware, memory_gb=memory_gb, gpus=gpus,
+                                        latency_ms=latency_ms, dataset_size=dataset_size,
+                                        accuracy_priority=accuracy_priority, seq_len=seq_len, seed=seed),
+                       run_id=run_id, output_dir=output_dir)
+print(run.run_id, "->", run.dir)
+# %% [markdown]
+# ## 1 · The rules, in priority order
+# Step 1 narrows the strategies (a rule that would leave none is overruled by the ones above it); steps 2 and 3
+# take the first rule that matches. The precision rules give the allowed precisions; the estimator picks the
+# highest one that fits.
+# %%
+selector.rules_table()
+# %% [markdown]
+# ## 2 · The design's three worked examples
+# %%
+# NBVAL_CHECK_OUTPUT
+examples = selector.examples_table()
+print(examples[["example", "task", "hardware", "memory_gb", "strategy", "models", "precision", "matches"]]
+      .to_string(index=False))
+print(memory.parameter_summary("bert-base-uncased"))
+# %% [markdown]
+# ## 3 · Estimated memory vs batch size
+# Full fine-tuning = weights + gradients + AdamW states + activations; LoRA = frozen weights + adapter states +
+# activations (frozen linears keep no inputs). The dashed line is this notebook's budget minus the 10% margin.
+# %%
+estimates = memory.estimate_table(["distilbert-base-uncased", "bert-base-uncased"], methods=("full", "lora"),
+                                  precisions=("fp32", "fp16"), seq_len=128)
+grid = sns.relplot(data=estimates, x="batch_size", y="required_gb", hue="model", style="method", col="precision",
+                   kind="line", marker="o", height=3.5, aspect=1.1)
+grid.set(xscale="log", yscale="log", xlabel="batch size", ylabel="required memory (GB)")
+grid.refline(y=memory_gb * (1 - memory.SAFETY_MARGIN), linestyle="--", color="gray")
+run.save_figure(grid.figure, "memory_vs_batch.png")
+# %% [markdown]
+# ## 4 · The plan for the parameters above
+# Measured results count only when this notebook describes this machine (same hardware fingerprint).
+# %%
+fingerprint = selector.matching_fingerprint(hardware, memory_gb, selector.detect())
+plan = selector.recommend(task, hardware, memory_gb, latency_ms, dataset_size, gpus, accuracy_priority, seq_len,
+                          fingerprint=fingerprint)
+plan
+# %% [markdown]
+# ## 5 · Try it: the form (pre-filled with the parameters; `widgets.selector_form()` pre-fills from detection)
+# %%
+widgets.selector_form(dict(task=task, hardware=hardware, memory_gb=memory_gb, gpus=gpus, latency_ms=latency_ms,
+                           dataset_size=dataset_size, accuracy_priority=accuracy_priority), fingerprint=fingerprint)
+# %%
+run.save(metrics={**selector.plan_metrics(plan), "worked_examples_matching": int(examples["matches"].sum())})

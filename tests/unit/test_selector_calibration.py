@@ -1,0 +1,133 @@
+"""Calibration: measured results (fabricated result.json files) on matching hardware decide among the strategies."""
+import pytest
+
+from lowres.results import RunResult, save_result
+from lowres.selector import recommend
+
+FP = "fp-test-0001"
+GPU12 = dict(task="classification", hardware="gpu", memory_gb=12, latency_ms=200, dataset_size=10_000)
+
+
+def fake_run(outputs, study, run_id, params, accuracy, peak_gb, fingerprint=FP, status="ok", eval_s=1.0, latency=None):
+    measurements = {"train": {"wall_s": 100.0, "peak_gpu_mem_bytes": [peak_gb * 1e9], "gpu_energy_j": [5e4],
+                              "cpu_energy_j": 1e3},
+                    "eval": {"wall_s": eval_s, "samples": 1000, "peak_gpu_mem_bytes": [peak_gb * 0.5e9]}}
+    metrics = {"accuracy": accuracy} if accuracy is not None else {}
+    if latency is not None:
+        metrics["latency_ms"] = latency
+    result = RunResult(study=study, run_id=run_id, status=status, params=params, env={"fingerprint": fingerprint},
+                       metrics=metrics, measurements=measurements)
+    save_result(result, outputs / study / run_id)
+
+
+@pytest.fixture
+def measured(tmp_path):
+    out = tmp_path / "outputs"
+    fake_run(out, "lora", "lora-aaaaaaaaaa", {"model": "distilbert-base-uncased", "dataset": "sst2", "method": "lora"},
+             0.900, 2.0)
+    fake_run(out, "distil_vs_bert", "distil_vs_bert-bbbbbbbbbb", {"model": "bert-base-uncased", "dataset": "sst2"},
+             0.905, 6.0)
+    fake_run(out, "prompting", "prompting-cccccccccc", {"model": "google/flan-t5-base", "dataset": "sst2"}, 0.80, 1.0)
+    # ignored: other hardware, a tiny smoke model, a failed run, another task
+    fake_run(out, "lora", "lora-dddddddddd", {"model": "bert-base-uncased", "dataset": "sst2", "method": "lora"},
+             0.99, 1.0, fingerprint="other-machine")
+    fake_run(out, "lora", "lora-eeeeeeeeee", {"model": "tiny-bert", "dataset": "synthetic-sentiment"}, 0.99, 0.1)
+    fake_run(out, "precision", "precision-ffffffffff", {"model": "bert-base-uncased", "dataset": "sst2"}, None, 1.0,
+             status="failed")
+    fake_run(out, "rag", "rag-gggggggggg", {"model": "minilm", "dataset": "squad"}, 0.99, 0.5)
+    return out
+
+
+def test_cheapest_strategy_within_tolerance_of_the_best_wins_and_is_cited(measured):
+    rec = recommend(**GPU12, fingerprint=FP, outputs=measured)
+    assert rec.strategy == "lora" and rec.basis.startswith("measured")
+    decisive = rec.reasons[-1]
+    assert "lora-aaaaaaaaaa" in decisive and "accuracy 0.900" in decisive and "2.00 GB" in decisive
+    assert "distil_vs_bert-bbbbbbbbbb" in decisive  # the best-quality run it was compared with
+    cited = {e.run_id for e in rec.evidence}
+    assert cited == {"lora-aaaaaaaaaa", "distil_vs_bert-bbbbbbbbbb", "prompting-cccccccccc"}
+    chosen = [e for e in rec.evidence if e.chosen]
+    assert len(chosen) == 1 and chosen[0].on_front and chosen[0].latency_ms == pytest.approx(1.0)
+    assert chosen[0].energy_j == pytest.approx(5e4 + 1e3)
+
+
+def test_accuracy_priority_takes_the_best_measured_quality(measured):
+    rec = recommend(**GPU12, accuracy_priority=True, fingerprint=FP, outputs=measured)
+    assert rec.strategy == "full_ft" and "distil_vs_bert-bbbbbbbbbb" in rec.reasons[-1]
+
+
+def test_clearly_better_quality_wins_without_accuracy_priority(tmp_path):
+    out = tmp_path / "outputs"
+    fake_run(out, "lora", "lora-aaaaaaaaaa", {"model": "distilbert-base-uncased", "dataset": "sst2"}, 0.85, 2.0)
+    fake_run(out, "distil_vs_bert", "distil_vs_bert-bbbbbbbbbb", {"model": "bert-base-uncased", "dataset": "sst2"},
+             0.92, 6.0)
+    rec = recommend(**GPU12, fingerprint=FP, outputs=out)
+    assert rec.strategy == "full_ft"
+
+
+def test_runs_violating_the_constraints_do_not_count(tmp_path):
+    out = tmp_path / "outputs"
+    fake_run(out, "lora", "lora-aaaaaaaaaa", {"model": "distilbert-base-uncased", "dataset": "sst2"}, 0.85, 2.0)
+    fake_run(out, "distil_vs_bert", "distil_vs_bert-bbbbbbbbbb", {"model": "bert-base-uncased", "dataset": "sst2"},
+             0.95, 6.0, latency=500.0)  # slower than the 200 ms budget
+    fake_run(out, "precision", "precision-cccccccccc", {"model": "bert-large-uncased", "dataset": "sst2"},
+             0.97, 30.0)  # more memory than the 12 GB budget
+    rec = recommend(**GPU12, fingerprint=FP, outputs=out)
+    assert rec.strategy == "lora" and "lora-aaaaaaaaaa" in rec.reasons[-1]
+
+
+def test_measurements_never_override_the_rules(measured):
+    rec = recommend(task="classification", hardware="gpu", memory_gb=4, latency_ms=200, dataset_size=10_000,
+                    accuracy_priority=True, fingerprint=FP, outputs=measured)
+    assert rec.strategy == "lora"  # small_gpu allows only LoRA, whatever full fine-tuning scored
+
+
+def test_without_fingerprint_or_matching_results_it_says_rules_only(measured):
+    assert recommend(**GPU12, outputs=measured).basis.startswith("rules only: no hardware fingerprint")
+    rec = recommend(**GPU12, fingerprint="unknown-machine", outputs=measured)
+    assert rec.basis.startswith("rules only: no measured results") and rec.evidence == []
+
+
+def test_smoke_runs_count_only_when_asked(measured):
+    rec = recommend(**GPU12, fingerprint=FP, outputs=measured, include_smoke=True)
+    assert "lora-eeeeeeeeee" in {e.run_id for e in rec.evidence}
+
+
+def test_quality_is_compared_on_one_dataset_only(tmp_path):
+    out = tmp_path / "outputs"
+    fake_run(out, "lora", "lora-aaaaaaaaaa", {"model": "distilbert-base-uncased", "dataset": "sst2"}, 0.90, 2.0)
+    fake_run(out, "distil_vs_bert", "distil_vs_bert-bbbbbbbbbb",
+             {"bert_model": "bert-base-uncased", "distil_model": "distilbert-base-uncased", "variant": "bert",
+              "dataset": "sst2"}, 0.905, 6.0)
+    # an easier dataset: higher accuracy and cheaper, but not comparable with the sst2 runs
+    fake_run(out, "distil_vs_bert", "distil_vs_bert-cccccccccc",
+             {"bert_model": "bert-base-uncased", "distil_model": "distilbert-base-uncased", "variant": "distil",
+              "dataset": "mrpc"}, 0.99, 1.0)
+    rec = recommend(**GPU12, fingerprint=FP, outputs=out)
+    assert rec.strategy == "lora" and "2 runs on sst2 (accuracy) compared" in rec.reasons[-1]
+    by_id = {e.run_id: e for e in rec.evidence}
+    assert by_id["distil_vs_bert-bbbbbbbbbb"].model == "bert-base-uncased"  # named through `variant`
+    assert by_id["distil_vs_bert-cccccccccc"].model == "distilbert-base-uncased"
+    assert not by_id["distil_vs_bert-cccccccccc"].on_front  # cited, but not compared
+
+
+def test_synthetic_data_and_tiny_models_are_smoke_runs_whatever_the_param_names(tmp_path):
+    out = tmp_path / "outputs"
+    fake_run(out, "lora", "lora-aaaaaaaaaa", {"model": "distilbert-base-uncased", "dataset": "sst2"}, 0.85, 2.0)
+    fake_run(out, "lora", "lora-bbbbbbbbbb", {"model": "bert-base-uncased", "dataset": "synthetic-sentiment"},
+             0.99, 1.0)
+    fake_run(out, "distil_vs_bert", "distil_vs_bert-cccccccccc",
+             {"bert_model": "tiny-bert", "distil_model": "tiny-distilbert", "variant": "bert", "dataset": "sst2"},
+             0.99, 1.0)
+    rec = recommend(**GPU12, fingerprint=FP, outputs=out)
+    assert {e.run_id for e in rec.evidence} == {"lora-aaaaaaaaaa"}
+
+
+def test_per_request_latency_metrics_of_the_studies_are_read(tmp_path):
+    out = tmp_path / "outputs"
+    run = RunResult(study="lora", run_id="lora-aaaaaaaaaa", status="ok",
+                    params={"model": "distilbert-base-uncased", "dataset": "sst2", "method": "lora-8bit"},
+                    env={"fingerprint": FP}, metrics={"accuracy": 0.9, "latency_ms_b1_p50": 7.5})
+    save_result(run, out / "lora" / run.run_id)
+    (evidence,) = recommend(**GPU12, fingerprint=FP, outputs=out).evidence
+    assert evidence.strategy == "lora" and evidence.latency_ms == pytest.approx(7.5)
