@@ -15,7 +15,9 @@ class HFModule(L.LightningModule):
 
     def __init__(self, model, lr: float = 5e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.06):
         super().__init__()
-        self.model = model
+        # from_pretrained returns eval mode and Lightning 2.6 does not switch modules to train mode,
+        # so without this dropout would be silently off during fine-tuning.
+        self.model = model.train()
         self.save_hyperparameters(ignore=["model"])
 
     def forward(self, **batch):
