@@ -512,21 +512,39 @@ class RagRun:
         return [[h.passage_id for h in hits] for hits in self.hits]
 
 
+def embed_queries(questions: Sequence[dict], embedder) -> tuple[np.ndarray, list[float]]:
+    """Each question embedded on its own, as `Retriever.embed_query` does when serving: (nq, d) normalized
+    vectors and the seconds each took."""
+    vectors, seconds = [], []
+    for q in questions:
+        start = time.perf_counter()
+        vectors.append(encode([q["question"]], embedder, batch_size=1)[0])
+        seconds.append(time.perf_counter() - start)
+    return np.stack(vectors), seconds
+
+
 def run_rag(questions: Sequence[dict], retriever: Retriever, k: int,
             reader: Callable[[str, Sequence[str]], str] = baseline_extractive_reader,
-            reader_name: str | None = None) -> RagRun:
-    """Answer each question on its own (serving-style), timing query embedding, search and reading."""
+            reader_name: str | None = None, embedded: tuple[np.ndarray, Sequence[float]] | None = None) -> RagRun:
+    """Answer each question on its own (serving-style), timing query embedding, search and reading.
+
+    `embedded` = `embed_queries(questions, retriever.embedder)`: reuse those vectors and their timings (the embed stage
+    does not depend on k), so a sweep over k embeds each question once."""
+    if embedded is not None and not len(embedded[0]) == len(embedded[1]) == len(questions):
+        raise ValueError(f"embedded holds {len(embedded[0])} vectors and {len(embedded[1])} timings for "
+                         f"{len(questions)} questions; pass embed_queries(questions, embedder)")
     timings = {stage: [] for stage in STAGES}
     predictions, all_hits = [], []
-    for q in questions:
+    for i, q in enumerate(questions):
         t0 = time.perf_counter()
-        vector = retriever.embed_query(q["question"])
+        vector = retriever.embed_query(q["question"]) if embedded is None else embedded[0][i:i + 1]
         t1 = time.perf_counter()
         hits = retriever.search(vector, k)
         t2 = time.perf_counter()
         predictions.append(reader(q["question"], [h.text for h in hits]))
         t3 = time.perf_counter()
-        for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2)):
+        embed_s = t1 - t0 if embedded is None else float(embedded[1][i])
+        for stage, seconds in zip(STAGES, (embed_s, t2 - t1, t3 - t2)):
             timings[stage].append(seconds)
         all_hits.append(hits)
     name = reader_name or getattr(reader, "name", None) or (

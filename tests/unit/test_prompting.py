@@ -63,6 +63,14 @@ def test_embedding_prompting_on_tiny_sentiment_set(minilm):
     knn = P.few_shot_embedding(TEST, support, minilm, "knn", n_neighbors=3)
     assert proto.shots == 4 and proto.accuracy >= 5 / 6 and knn.accuracy >= 4 / 6
     assert set(knn.predictions) <= {0, 1} and "predictions" not in knn.metrics()
+    encoded = P.encode_texts(TEST, minilm, batch_size=1)  # encoded once, shared by every configuration
+    shared = P.few_shot_embedding(TEST, support, minilm, "prototype", encoded=encoded)
+    assert shared.predictions == proto.predictions
+    assert shared.prompt_tokens_per_example == proto.prompt_tokens_per_example
+    assert shared.latency_ms_per_example >= 1e3 * encoded.seconds / len(TEST)  # charged the shared encoding
+    assert P.zero_shot_embedding(TEST, minilm, encoded=encoded).predictions == zero.predictions
+    with pytest.raises(ValueError, match="encoded holds 6 vectors for 2 rows"):
+        P.zero_shot_embedding(TEST[:2], minilm, encoded=encoded)
 
 
 def test_format_prompt_with_demonstrations():
