@@ -1,0 +1,406 @@
+"""The cross-study report: every study's results, the published anchors, quality vs cost, the selector's plan.
+
+`notebooks/07_report.ipynb` calls these functions; `lowres report` executes that notebook with papermill and
+exports it to HTML with the figures as PNG files beside it. A study without results is listed as "not run";
+a study's own analysis functions (`lowres.analysis.<study>.key_table/key_figure`) draw its section, and when
+they are missing or fail on the data, a generic table of its results is shown instead and the section says so.
+Nothing here raises on odd results: a failed run is shown as failed, never crashes the report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+from lowres.paths import outputs_dir as default_outputs_dir
+from lowres.paths import project_root
+
+KNOWN_STUDIES = ("quickstart", "precision", "parallelism", "distil_vs_bert", "lora", "rag", "prompting", "selector")
+NOTEBOOK = Path("notebooks") / "07_report.ipynb"
+REPORT_NAME = "report"
+DEMO_SUMMARY = "demo_summary.json"
+FIXTURE_FINGERPRINT = "fixture-not-a-machine"
+STATUSES = ("ok", "failed", "oom", "timeout")
+GENERIC_ROWS = 30
+
+
+# ---------------------------------------------------------------------------------------------- collecting
+def resolve_outputs(outputs=None) -> Path:
+    return Path(outputs).expanduser().resolve() if outputs else default_outputs_dir()
+
+
+def study_names(outputs=None) -> list[str]:
+    """The known studies in order, then any other study with params/<study>.yaml or results in `outputs`."""
+    from lowres.config import available_studies
+
+    base = resolve_outputs(outputs)
+    found = {p.parent.parent.name for p in base.glob("*/*/result.json")} if base.is_dir() else set()
+    extra = sorted((set(available_studies()) | found) - set(KNOWN_STUDIES) - {REPORT_NAME})
+    return [*KNOWN_STUDIES, *extra]
+
+
+def collect_all(outputs=None) -> dict:
+    """{study: lowres.results.collect(study)} for every study (an empty DataFrame when it has no results)."""
+    from lowres.results import collect
+
+    base = resolve_outputs(outputs)
+    return {study: collect(study, base) for study in study_names(base)}
+
+
+def is_fixture(frames: dict) -> bool:
+    return any("env.fingerprint" in f and (f["env.fingerprint"] == FIXTURE_FINGERPRINT).any() for f in frames.values())
+
+
+def provenance(outputs, frames: dict) -> str:
+    """A few lines of markdown: where the results come from, on what hardware, and a fixture warning."""
+    total = sum(len(f) for f in frames.values())
+    hardware = sorted({str(v) for f in frames.values() if "env.cpu_model" in f for v in f["env.cpu_model"].dropna()})
+    lines = [f"Results: **{total} runs** from `{resolve_outputs(outputs)}`; hardware: {', '.join(hardware) or '-'}."]
+    if is_fixture(frames):
+        lines.insert(0, "> **FABRICATED TEST DATA (the test fixture): these figures are not measurements.** "
+                        "Run `lowres report` (or `make demo`) for a report of your own results.")
+    return "\n\n".join(lines)
+
+
+def demo_notes(out_dir) -> dict:
+    """{study: message} from the demo's summary in `out_dir` (why a study did not run), if there is one."""
+    path = Path(out_dir) / DEMO_SUMMARY if out_dir else None
+    if not path or not path.is_file():
+        return {}
+    return {row["study"]: row["message"] for row in json.loads(path.read_text()) if row.get("message")}
+
+
+def status_table(frames: dict, notes: dict | None = None):
+    """One row per study: runs by status and its state (`not run` when it has no results)."""
+    import pandas as pd
+
+    rows = []
+    for study, frame in frames.items():
+        counts = frame["status"].value_counts().to_dict() if "status" in frame else {}
+        bad = sum(counts.get(s, 0) for s in STATUSES[1:])
+        state = "not run" if frame.empty else ("ok" if not bad else f"{bad} run(s) did not succeed")
+        rows.append({"study": study, "runs": len(frame), **{s: counts.get(s, 0) for s in STATUSES}, "state": state,
+                     "note": (notes or {}).get(study, "")})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- sections
+@dataclasses.dataclass
+class Section:
+    """What the report shows for one study: a title, lines of text, captioned tables, one figure."""
+
+    study: str
+    lines: list = dataclasses.field(default_factory=list)
+    tables: list = dataclasses.field(default_factory=list)  # [(caption, DataFrame)]
+    figure: object = None
+
+
+def analysis_module(study: str):
+    """(module, None) or (None, why): the study's `lowres.analysis.<study>` with key_table and key_figure."""
+    name = f"lowres.analysis.{study}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name == name:
+            return None, f"no analysis module `{name}` yet"
+        return None, f"`{name}` failed to import ({type(err).__name__}: {err})"
+    except Exception as err:  # noqa: BLE001 - a broken module is reported, not fatal
+        return None, f"`{name}` failed to import ({type(err).__name__}: {err})"
+    missing = [f for f in ("key_table", "key_figure") if not hasattr(module, f)]
+    return (None, f"`{name}` lacks {', '.join(missing)}") if missing else (module, None)
+
+
+def failed_runs(frame):
+    bad = frame[frame["status"] != "ok"] if "status" in frame else frame.iloc[0:0]
+    columns = [c for c in ("run_id", "status", "error") if c in bad]
+    return bad[columns].reset_index(drop=True)
+
+
+def generic_table(frame):
+    """The ok runs: run id, the params that vary, every metric, training time."""
+    ok = frame[frame["status"] == "ok"]
+    params = [c for c in ok if c.startswith("params.") and ok[c].map(str).nunique() > 1]
+    metrics = [c for c in ok if c.startswith("metrics.")]
+    timing = [c for c in ("train.wall_s", "eval.wall_s") if c in ok]
+    return ok[["run_id", *params, *metrics, *timing]].head(GENERIC_ROWS).reset_index(drop=True)
+
+
+def study_section(study: str, frame, outputs=None) -> Section:
+    section = Section(study)
+    if frame.empty:
+        section.lines.append(f"**not run**: no results in `{resolve_outputs(outputs) / study}`; "
+                             f"run `lowres run {study} --profile smoke`.")
+        return section
+    counts = frame["status"].value_counts().to_dict()
+    section.lines.append(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {len(frame)} runs.")
+    failures = failed_runs(frame)
+    if not failures.empty:
+        section.tables.append(("Runs that did not succeed", failures))
+    if not (frame["status"] == "ok").any():
+        section.lines.append("No successful run to analyse.")
+        return section
+    add_analysis(section, frame)
+    return section
+
+
+def add_analysis(section: Section, frame) -> None:
+    """The study's key table and figure; on any problem, say so and show the generic table."""
+    module, why = analysis_module(section.study)
+    if module is not None:
+        try:
+            section.tables.append(("Key table", module.key_table(frame)))
+            section.figure = figure_of(module.key_figure(frame))
+            return
+        except Exception as err:  # noqa: BLE001 - a failing analysis must not stop the report
+            why = f"its analysis failed on these results ({type(err).__name__}: {err})"
+            close(section.figure)
+            section.figure = None
+    section.lines.append(f"{why}: a generic table of its results instead.")
+    section.tables.append(("Results (generic table)", generic_table(frame)))
+
+
+def figure_of(axes_or_figure):
+    return getattr(axes_or_figure, "figure", axes_or_figure)
+
+
+def close(figure) -> None:
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def show_figure(figure) -> None:
+    """Display a figure once as an image output (then close it so the cell does not show it again)."""
+    from IPython.display import display
+
+    if figure is not None:
+        display(figure)
+        close(figure)
+
+
+def show(section: Section) -> None:
+    """Render a section in the notebook: heading, text, tables, figure."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"### {section.study}\n\n" + "\n\n".join(section.lines)))
+    for caption, table in section.tables:
+        display(Markdown(f"*{caption}*"))
+        display(table)
+    show_figure(section.figure)
+
+
+# ---------------------------------------------------------------------------------------------- quality vs cost
+POINT_STUDIES = ("quickstart", "distil_vs_bert", "lora", "prompting", "rag")
+METHOD_COLUMNS = ("params.method", "params.strategy", "params.adapter", "params.mode")
+STUDY_STRATEGY = {"quickstart": "full_ft", "distil_vs_bert": "full_ft", "lora": "lora", "prompting": "prompting",
+                  "rag": "rag"}
+LATENCY_COLUMNS = ("metrics.inference.fp32.latency_ms_b1_p50", "metrics.latency_p50_ms", "metrics.latency_ms")
+INFERENCE_WINDOWS = ("eval", "inference", "generate", "predict", "test")
+SUB_WINDOW = re.compile(r"_\d+$")  # train_epoch_0, validate_epoch_1, steps_3: parts of a top-level window
+ENERGY_FIGURES = ("gpu_energy_j.sum", "cpu_energy_j", "dram_energy_j")
+COSTS = {"energy_j": "energy of the run (J)", "latency_ms": "latency per example (ms)",
+         "peak_memory_gb": "peak memory (GB)"}
+
+
+def number(row, column):
+    try:
+        value = float(row.get(column))
+    except (TypeError, ValueError):
+        return None
+    return None if value != value else value
+
+
+def strategy_of(study: str, row) -> str:
+    for column in METHOD_COLUMNS:
+        method = str(row.get(column) or "").lower()
+        if method.startswith("full"):
+            return "full_ft"
+        if "lora" in method:
+            return "lora"
+    return STUDY_STRATEGY.get(study, study)
+
+
+def top_windows(row) -> list[str]:
+    names = {c.split(".")[0] for c in row.index if isinstance(c, str) and c.endswith(".wall_s")}
+    return sorted(n for n in names if not SUB_WINDOW.search(n) and n not in ("params", "metrics", "env"))
+
+
+def run_energy(row):
+    """Energy of the whole run: GPU + CPU + DRAM over its top-level windows (None when none was measured)."""
+    parts = [v for w in top_windows(row) for f in ENERGY_FIGURES if (v := number(row, f"{w}.{f}")) is not None]
+    return sum(parts) if parts else None
+
+
+def run_latency(row):
+    found = next((v for c in LATENCY_COLUMNS if (v := number(row, c)) is not None), None)
+    if found is not None:
+        return found, "measured latency"
+    for window in INFERENCE_WINDOWS:
+        wall, samples = number(row, f"{window}.wall_s"), number(row, f"{window}.samples")
+        if wall and samples:
+            return 1000 * wall / samples, f"{window} time per example (batched)"
+    return None, None
+
+
+def run_peak_memory(row):
+    """(GB, kind): the largest GPU peak (summed over devices) of any window, else the largest CPU RSS."""
+    columns = [c for c in row.index if isinstance(c, str)]
+    gpu = [v for c in columns if c.endswith(".peak_gpu_mem_bytes.sum") and (v := number(row, c)) is not None]
+    if gpu:
+        return max(gpu) / 2**30, "GPU"
+    cpu = [v for c in columns if c.endswith(".peak_cpu_rss_bytes") and (v := number(row, c)) is not None]
+    return (max(cpu) / 2**30, "CPU RSS") if cpu else (None, None)
+
+
+def strategy_points(frames: dict):
+    """One row per ok classification run with an accuracy: strategy, model, dataset, accuracy and its costs."""
+    import pandas as pd
+
+    from lowres.anchors import model_name
+
+    rows = []
+    for study in POINT_STUDIES:
+        frame = frames.get(study)
+        if frame is None or frame.empty or "metrics.accuracy" not in frame:
+            continue
+        for _, row in frame[frame["status"] == "ok"].iterrows():
+            accuracy = number(row, "metrics.accuracy")
+            if accuracy is None:
+                continue
+            latency, latency_kind = run_latency(row)
+            memory, memory_kind = run_peak_memory(row)
+            rows.append({"study": study, "run_id": row["run_id"], "strategy": strategy_of(study, row),
+                         "model": model_name(row), "dataset": row.get("params.dataset"), "accuracy": accuracy,
+                         "energy_j": run_energy(row), "latency_ms": latency, "latency kind": latency_kind,
+                         "peak_memory_gb": memory, "memory kind": memory_kind,
+                         "hardware": row.get("env.gpu_names") or row.get("env.cpu_model")})
+    return pd.DataFrame(rows)
+
+
+def pareto_front_function():
+    """The Pareto-front test of the LoRA study's analysis (one implementation for both), or None."""
+    module, _ = analysis_module("lora")
+    return getattr(module, "pareto_front", None)
+
+
+def draw_front(ax, data, cost: str, front) -> None:
+    for _, group in data.groupby("dataset"):
+        group = group[front(group, cost)].sort_values(cost)
+        ax.plot(group[cost], group["accuracy"], "k--", lw=1, drawstyle="steps-post")
+
+
+def pareto_figure(points):
+    """Accuracy against energy, latency and peak memory, one panel each, the Pareto front per dataset dashed."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if points.empty:
+        return None
+    figure, axes = plt.subplots(1, len(COSTS), figsize=(5 * len(COSTS), 4), sharey=True)
+    orders = {"hue_order": sorted(points["strategy"].unique()), "style_order": sorted(points["dataset"].map(str).unique())}
+    points = points.assign(dataset=points["dataset"].map(str))
+    legend_on = [c for c in COSTS if points[c].notna().any()][-1:]
+    front = pareto_front_function()
+    for ax, (cost, label) in zip(axes, COSTS.items()):
+        data = points.dropna(subset=[cost])
+        if data.empty:
+            ax.set(title=f"{label}: not measured", xlabel=label)
+            continue
+        sns.scatterplot(data=data, x=cost, y="accuracy", hue="strategy", style="dataset", s=70, ax=ax,
+                        legend=cost in legend_on, **orders)
+        if front is not None:
+            draw_front(ax, data, cost, front)
+        if data[cost].max() > 100 * max(data[cost].min(), 1e-12):
+            ax.set_xscale("log")
+        ax.set(title=f"accuracy vs {label}" + ("" if front else "\n(front not drawn: lowres.analysis.lora missing)"),
+               xlabel=label)
+    for ax in axes:
+        if ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    figure.tight_layout()
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------- selector
+def recommendation(outputs=None, task: str = "classification", latency_ms: float = 200.0,
+                   dataset_size: int | None = 10_000):
+    """The selector's plan for this machine, calibrated by results measured on it; a clear line otherwise."""
+    try:
+        from lowres import selector
+    except ImportError as err:
+        return f"selector not available (lowres.selector could not be imported: {err})"
+    try:
+        from lowres.env import fingerprint
+
+        return selector.recommend(task, latency_ms=latency_ms, dataset_size=dataset_size,
+                                  fingerprint=fingerprint()["fingerprint"], outputs=resolve_outputs(outputs))
+    except Exception as err:  # noqa: BLE001 - the report goes on without a plan
+        return f"the selector could not recommend ({type(err).__name__}: {err})"
+
+
+def save_tables(out_dir, **tables) -> list:
+    """Each table as <out_dir>/<name>.csv (nothing when out_dir is None); returns the paths."""
+    if not out_dir:
+        return []
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, table in tables.items():
+        path = Path(out_dir) / f"{name}.csv"
+        table.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------- lowres report
+def export_html(notebook: Path, out: Path, name: str = REPORT_NAME) -> Path:
+    """nbconvert HTML without code, the figures as PNG files in <out>/<name>_files/ referenced by the page."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import ExtractOutputPreprocessor
+
+    files_dir = f"{name}_files"
+    shutil.rmtree(out / files_dir, ignore_errors=True)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.register_preprocessor(ExtractOutputPreprocessor(), enabled=True)
+    body, resources = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
+                                                  resources={"unique_key": "figure", "output_files_dir": files_dir})
+    for relative, data in resources.get("outputs", {}).items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    html = out / f"{name}.html"
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def build_report(outputs=None, out=None, kernel_name: str = "lowres") -> tuple[bool, Path | None]:
+    """Execute the report notebook on `outputs` into `out`, export HTML; (notebook ran cleanly, html path)."""
+    import papermill as pm
+
+    from lowres.runner import check_kernel
+
+    outputs, out = resolve_outputs(outputs), Path(out or resolve_outputs(outputs) / REPORT_NAME).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    check_kernel(kernel_name)
+    notebook, executed = project_root() / NOTEBOOK, out / f"{REPORT_NAME}.ipynb"
+    ok = True
+    try:
+        pm.execute_notebook(str(notebook), str(executed), parameters={"outputs_dir": str(outputs), "out_dir": str(out)},
+                            kernel_name=kernel_name, cwd=str(notebook.parent), progress_bar=True, log_output=False)
+    except Exception as err:  # noqa: BLE001 - papermill saved the notebook up to the error; export it anyway
+        ok = False
+        print(f"the report notebook stopped: {getattr(err, 'ename', type(err).__name__)}: "
+              f"{getattr(err, 'evalue', err)}")
+    html = export_html(executed, out) if executed.is_file() else None
+    return ok, html
+
+
+def run_report(args) -> int:
+    """`lowres report [--out DIR]`: the report of outputs/ as HTML (figures as PNG files beside it)."""
+    ok, html = build_report(None, getattr(args, "out", None))
+    print(f"HTML report: {html}" if html else "no report written")
+    return 0 if ok and html else 1
