@@ -31,7 +31,7 @@ demo-cpu: install
 # Results of nbval's runs go to a temp dir; tests make their own.
 test: install
 	-bash scripts/install_browser.sh
-	LOWRES_OUTPUTS=$$(mktemp -d) OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadgroup \
+	LOWRES_OUTPUTS=$$(mktemp -d) OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile \
 	  --durations=15 --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
 test-fast: install

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
@@ -24,17 +25,6 @@ def has_real_data(*files: str) -> bool:
 
 requires_real_data = pytest.mark.skipif(not has_real_data("sst2/dev.tsv"),
                                         reason="real datasets absent: set LOWRES_DATA_DIR (../shared/data)")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Groups for `pytest -n 2 --dist loadgroup` (make test): a notebook's nbval cells share one kernel, and the
-    tests sharing the session's smoke grids share one worker (so each grid runs once)."""
-    for item in items:
-        if item.path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(f"nbval-{item.path.stem}"))
-        elif "smoke_study" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke-grids"))
 
 
 @pytest.fixture
@@ -100,22 +90,31 @@ class SmokeRun:
 
 
 @pytest.fixture(scope="session")
-def smoke_outputs(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("smoke_outputs")
+def smoke_outputs(tmp_path_factory, worker_id) -> Path:
+    """One outputs/ for the session's smoke grids, shared by the xdist workers of `make test`."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / "smoke_outputs"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture(scope="session")
 def smoke_study(smoke_outputs):
-    """`lowres run STUDY --profile smoke` once per session (a kernel start costs seconds: tests share the grid).
+    """`lowres run STUDY --profile smoke` once per session, whichever worker asks first (a file lock makes the
+    others wait and reuse it: a kernel start costs seconds and the report needs every grid).
     Returns a SmokeRun; tests call `.assert_ok()` for the results."""
-    cache: dict[str, SmokeRun] = {}
 
     def run(study: str) -> SmokeRun:
-        if study not in cache:
-            env = {**os.environ, "LOWRES_OUTPUTS": str(smoke_outputs)}
-            proc = subprocess.run([sys.executable, "-m", "lowres.cli", "run", study, "--profile", "smoke"],
-                                  capture_output=True, text=True, timeout=900, cwd=REPO, env=env)
-            cache[study] = SmokeRun(proc, smoke_outputs, study)
-        return cache[study]
+        record = smoke_outputs / f"{study}.cli.json"
+        with FileLock(str(smoke_outputs / f"{study}.lock")):
+            if not record.exists():
+                env = {**os.environ, "LOWRES_OUTPUTS": str(smoke_outputs)}
+                proc = subprocess.run([sys.executable, "-m", "lowres.cli", "run", study, "--profile", "smoke"],
+                                      capture_output=True, text=True, timeout=900, cwd=REPO, env=env)
+                record.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
+                                              "stderr": proc.stderr}))
+        cli = json.loads(record.read_text())
+        proc = subprocess.CompletedProcess(["lowres", "run", study], cli["returncode"], cli["stdout"], cli["stderr"])
+        return SmokeRun(proc, smoke_outputs, study)
 
     return run
