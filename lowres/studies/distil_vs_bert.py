@@ -96,10 +96,9 @@ def build_module(params: Params, datamodule):
     if params.task == "qa":
         from lowres import qa
 
-        net = models.load_model(params.model, "qa").train()
+        net = models.load_model(params.model, "qa")
         return net, qa.QAModule(net, lr=params.lr)
-    # from_pretrained returns eval mode and Lightning 2.6 keeps a module's mode: without .train() no dropout
-    net = models.load_model(params.model, "classification", num_labels=datamodule.corpus.num_labels).train()
+    net = models.load_model(params.model, "classification", num_labels=datamodule.corpus.num_labels)
     return net, train.ClassificationModule(net, lr=params.lr)
 
 
