@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lowres.paths import outputs_dir as default_outputs_dir
 from lowres.paths import project_root
+from lowres.results import number
 
 KNOWN_STUDIES = ("quickstart", "precision", "parallelism", "distil_vs_bert", "lora", "rag", "prompting", "selector")
 NOTEBOOK = Path("notebooks") / "07_report.ipynb"
@@ -204,14 +205,6 @@ SUB_WINDOW = re.compile(r"_\d+$")  # train_epoch_0, validate_epoch_1, steps_3: p
 ENERGY_FIGURES = ("gpu_energy_j.sum", "cpu_energy_j", "dram_energy_j")
 COSTS = {"energy_j": "energy of the run (J)", "latency_ms": "latency per example (ms)",
          "peak_memory_gb": "peak memory (GB)"}
-
-
-def number(row, column):
-    try:
-        value = float(row.get(column))
-    except (TypeError, ValueError):
-        return None
-    return None if value != value else value
 
 
 def strategy_of(study: str, row) -> str:

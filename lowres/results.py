@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import traceback
@@ -148,6 +149,15 @@ def result_row(result: RunResult) -> dict:
         row[f"env.{key}"] = (result.env or {}).get(key)
     row["error"] = (result.error or {}).get("message")
     return row
+
+
+def number(row, column):
+    """The float in a collected row's column; None when the column is missing, NaN or not a number."""
+    try:
+        value = float(row.get(column))
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
 
 
 def collect(study: str, outputs: Path | None = None):

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from lowres import memory
 from lowres.config import ParamsError
+from lowres.results import number
 
 TASKS = ("classification", "qa", "summarization", "chatbot")
 HARDWARE = ("cpu", "gpu")
@@ -385,15 +386,6 @@ def dataset_task(name) -> str | None:
     return DATASET_TASKS.get(kinds.get(name))
 
 
-def value(row, column):
-    raw = row.get(column)
-    try:
-        number = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 def run_strategy(study: str, row) -> str:
     for column in ("params.strategy", "params.method", "params.adapter", "params.mode"):
         name = row.get(column)
@@ -405,16 +397,16 @@ def run_strategy(study: str, row) -> str:
 def run_costs(row, hardware: str) -> dict:
     columns = [c for c in row.index if isinstance(c, str)]
     if hardware == "gpu":
-        mem = [value(row, c) for c in columns if ".peak_gpu_mem_bytes." in c and not c.endswith(".sum")]
+        mem = [number(row, c) for c in columns if ".peak_gpu_mem_bytes." in c and not c.endswith(".sum")]
     else:
-        mem = [value(row, c) for c in columns if c.endswith(".peak_cpu_rss_bytes")]
+        mem = [number(row, c) for c in columns if c.endswith(".peak_cpu_rss_bytes")]
     mem = [m for m in mem if m is not None]
-    energy = [value(row, c) for c in columns if c.endswith(".gpu_energy_j.sum") or c.endswith(".cpu_energy_j")]
+    energy = [number(row, c) for c in columns if c.endswith(".gpu_energy_j.sum") or c.endswith(".cpu_energy_j")]
     energy = [e for e in energy if e is not None]
-    latency = next((value(row, f"metrics.{m}") for m in LATENCY_METRICS if value(row, f"metrics.{m}") is not None),
+    latency = next((number(row, f"metrics.{m}") for m in LATENCY_METRICS if number(row, f"metrics.{m}") is not None),
                    None)
     for window in LATENCY_WINDOWS:
-        wall, samples = value(row, f"{window}.wall_s"), value(row, f"{window}.samples")
+        wall, samples = number(row, f"{window}.wall_s"), number(row, f"{window}.samples")
         if latency is None and wall and samples:
             latency = 1000 * wall / samples
     return {"peak_memory_gb": max(mem) / memory.GB if mem else None, "latency_ms": latency,
@@ -444,10 +436,10 @@ def row_evidence(study: str, row, facts: dict, include_smoke: bool):
     task = text(row, "params.task") or dataset_task(dataset)
     if task != facts["task"] or (not include_smoke and is_smoke(model, dataset)):
         return None
-    metric = next((m for m in QUALITY_METRICS if value(row, f"metrics.{m}") is not None), None)
+    metric = next((m for m in QUALITY_METRICS if number(row, f"metrics.{m}") is not None), None)
     if metric is None:
         return None
-    return Evidence(study, row["run_id"], run_strategy(study, row), model, metric, value(row, f"metrics.{metric}"),
+    return Evidence(study, row["run_id"], run_strategy(study, row), model, metric, number(row, f"metrics.{metric}"),
                     dataset, **run_costs(row, facts["hardware"]))
 
 
@@ -697,10 +689,10 @@ def examples_table():
     import pandas as pd
 
     rows = []
-    for number, (inputs, expected) in enumerate(WORKED_EXAMPLES, 1):
+    for index, (inputs, expected) in enumerate(WORKED_EXAMPLES, 1):
         rec = recommend(**inputs)
         matches = all(getattr(rec, key) == value for key, value in expected.items())
-        rows.append({"example": number, **{k: inputs.get(k) for k in ("task", "hardware", "memory_gb", "latency_ms",
+        rows.append({"example": index, **{k: inputs.get(k) for k in ("task", "hardware", "memory_gb", "latency_ms",
                                                                          "dataset_size")},
                      **plan_metrics(rec), "matches": matches})
     return pd.DataFrame(rows)
@@ -722,7 +714,7 @@ def detect() -> dict:
     return {"hardware": "cpu", "memory_gb": round(psutil.virtual_memory().total / memory.GB, 1), "gpus": 0}
 
 
-def number(kind):
+def number_argument(kind):
     def parse(text: str):
         try:
             return kind(text)
@@ -738,13 +730,17 @@ def number(kind):
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
     parser.add_argument("--hardware", default=None, help="cpu or gpu (default: detected)")
-    parser.add_argument("--memory-gb", type=number(float), default=None,
+    parser.add_argument("--memory-gb", type=number_argument(float), default=None,
                         help="GPU memory per GPU, or RAM when CPU-only (default: detected)")
-    parser.add_argument("--latency-ms", type=number(float), required=True, help="latency requirement per request")
-    parser.add_argument("--dataset-size", type=number(int), default=None, help="labeled examples (default: none)")
-    parser.add_argument("--gpus", type=number(int), default=None, help="number of GPUs (default: detected, gpu only)")
+    parser.add_argument("--latency-ms", type=number_argument(float), required=True,
+                        help="latency requirement per request")
+    parser.add_argument("--dataset-size", type=number_argument(int), default=None,
+                        help="labeled examples (default: none)")
+    parser.add_argument("--gpus", type=number_argument(int), default=None,
+                        help="number of GPUs (default: detected, gpu only)")
     parser.add_argument("--accuracy-priority", action="store_true", help="accuracy first")
-    parser.add_argument("--seq-len", type=number(int), default=None, help="tokens per example (default: per task)")
+    parser.add_argument("--seq-len", type=number_argument(int), default=None,
+                        help="tokens per example (default: per task)")
     parser.add_argument("--outputs", default=None, help="results folder to calibrate from (default: outputs/)")
     parser.add_argument("--rules-only", action="store_true", help="ignore measured results")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")

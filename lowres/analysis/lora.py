@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import re
 
+from lowres.analysis import ok_runs
+
 MIB = 2**20
 # The design reference the issue quotes (SST-2, distilbert-base-uncased, AdamW lr 5e-5, batch 16-64, 3 epochs):
 # quantity -> (as quoted, band used to say "within"; "~x" is read as x +- 10)
@@ -38,10 +40,6 @@ def text(df, name):
     import pandas as pd
 
     return df[name] if name in df else pd.Series(None, index=df.index, dtype=object)
-
-
-def ok_runs(df):
-    return df[df["status"] == "ok"] if "status" in df else df.iloc[0:0]
 
 
 def fit_minus_validation_s(df):

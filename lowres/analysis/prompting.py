@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from lowres import prompting
-from lowres.analysis.rag import energy_per_sample, number
+from lowres.analysis import ok_runs, run_table
+from lowres.analysis.rag import energy_per_sample
+from lowres.results import number
 
 SHARED_WINDOW = "encode_eval"  # embedding prompting: the scored texts, encoded once for every configuration
 
@@ -203,13 +205,12 @@ def key_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per ok run: data, method, model, the headline configuration and its costs, zero-shot accuracy."""
     if df.empty:
         return pd.DataFrame()
-    ok = df[df["status"] == "ok"]
     columns = {"params.dataset": "dataset", "params.method": "method", "params.model": "model",
                "params.seed": "seed", "metrics.headline": "headline", "metrics.accuracy": "accuracy",
                "metrics.macro_f1": "macro_f1", "metrics.zero_shot_accuracy": "zero_shot_accuracy",
                "metrics.latency_ms": "latency_ms", "metrics.prompt_tokens": "prompt_tokens",
                "metrics.energy_j_per_example": "energy_j_per_example", "metrics.energy_source": "energy_source"}
-    return ok[["run_id"] + [c for c in columns if c in ok]].rename(columns=columns).reset_index(drop=True)
+    return run_table(ok_runs(df), columns)
 
 
 def by_config_frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from lowres import rag
+from lowres.analysis import ok_runs, run_table
+from lowres.results import number
 from lowres.retrieval_metrics import ann_recall_at_k
 
 STAGE_LABELS = {"embed_query": "embed query", "search": "search", "read": "read / generate"}
@@ -256,15 +258,6 @@ LATENCY_METRICS = {"latency_ms_b1_p50": "batch-1 p50", "latency_p50_ms": "one at
 LATENCY_WINDOWS = ("inference", "predict", "eval", "test")
 
 
-def number(row, column):
-    value = row.get(column)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(value) else value
-
-
 def strategy_name(study: str, method: str) -> str:
     if study == "lora" and method.startswith("full"):
         return "fine-tuning (full)"
@@ -336,17 +329,17 @@ def key_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per ok run: data, reader, index, served k and its quality, latency and energy."""
     if df.empty:
         return pd.DataFrame()
-    ok = df[df["status"] == "ok"]
+    ok = ok_runs(df)
     columns = {"params.dataset": "dataset", "params.n_questions": "questions", "metrics.reader": "reader",
                "metrics.index.kind": "index", "metrics.k": "k", "metrics.recall": "recall@k",
                "metrics.mrr": "mrr", "metrics.exact_match": "exact_match", "metrics.f1": "f1",
                "metrics.context_tokens_added": "context_tokens", "metrics.latency_p50_ms": "latency_p50_ms",
                "metrics.latency_p95_ms": "latency_p95_ms"}
-    table = ok[["run_id"] + [c for c in columns if c in ok]].rename(columns=columns)
+    table = run_table(ok, columns)
     energy = [energy_at_k(row) for _, row in ok.iterrows()]
     table["energy_j_per_question"] = [e[0] for e in energy]
     table["energy_source"] = [e[1] for e in energy]
-    return table.reset_index(drop=True)
+    return table
 
 
 def energy_at_k(row) -> tuple[float | None, str | None]:
