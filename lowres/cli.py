@@ -7,6 +7,13 @@ import sys
 EXIT_BAD_INPUT, EXIT_RUN_FAILED = 2, 1
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's errors as one line on stderr (no usage block), exit code 2, like every other bad input."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def cmd_run(args) -> int:
     from lowres import config, runner
 
@@ -62,7 +69,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lowres", description=__doc__)
+    parser = OneLineParser(prog="lowres", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute a study's notebook once per grid point")
     run.add_argument("study")
@@ -70,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (repeatable)")
     run.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     run.add_argument("--force", action="store_true", help="re-run runs that already succeeded")
-    run.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
+    run.add_argument("--timeout", default=None, help="per-cell time limit in whole seconds (default: none)")
     run.set_defaults(func=cmd_run)
     collect = sub.add_parser("collect", help="tidy table of a study's results (CSV + parquet)")
     collect.add_argument("study")

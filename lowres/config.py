@@ -14,10 +14,11 @@ import json
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
-from pydantic import ConfigDict, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from lowres.paths import params_dir, project_root
@@ -47,6 +48,31 @@ class ParamsError(ValueError):
     """Bad study input; the message names the bad key/value and the valid choices."""
 
 
+def check_model_name(value: str) -> str:
+    from lowres.models import check_name_format
+
+    return check_name_format(value)
+
+
+def check_dataset_name(value: str) -> str:
+    from lowres.data.corpora import dataset_names
+
+    check_name("dataset", value, dataset_names())
+    return value
+
+
+# Field types shared by every study's Params: the range is part of the type, so a bad value is refused with
+# the field, the value and the valid range before any kernel starts.
+SEED_MAX = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+Count = Annotated[int, Field(ge=1)]  # a whole number >= 1 (epochs, batch size, tokens, threads ...)
+Size = Optional[Count]  # examples to take from a split; None = all of it
+Rate = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # learning rates, probabilities
+Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]  # warm-up ratio, dropout
+ModelName = Annotated[str, AfterValidator(check_model_name)]  # offline name, hub id or local dir (made absolute)
+DatasetName = Annotated[str, AfterValidator(check_dataset_name)]
+
+
 def params_dataclass(cls):
     """Decorator for a study's Params: frozen, strict types, unknown keys refused (pydantic)."""
     return pydantic_dataclass(frozen=True, config=PARAMS_CONFIG)(cls)
@@ -56,7 +82,7 @@ def params_dataclass(cls):
 class BaseParams:
     """Fields every study has. Subclasses add theirs (all with defaults = the offline smoke run)."""
 
-    seed: int = 0
+    seed: Seed = 0
 
     def resources(self) -> dict[str, list[str]]:
         """Model and dataset names this run needs; checked before anything runs."""
@@ -123,13 +149,36 @@ def build_params(cls: type, values: dict, where: str = "params"):
     try:
         return cls(**values)
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            key = ".".join(str(x) for x in e["loc"]) or "params"
-            problems.append(f"{key}={e.get('input')!r}: {e['msg']}")
-        raise ParamsError(f"invalid {where}: " + "; ".join(problems)) from None
+        raise ParamsError(f"invalid {where}: " + "; ".join(problem_text(e) for e in err.errors())) from None
     except (TypeError, ValueError) as err:
         raise ParamsError(f"invalid {where}: {err}") from None
+
+
+def short_repr(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
+def problem_text(error: dict) -> str:
+    """One pydantic error as `key=value: what is wrong`; a cross-field check (no key) as its message alone,
+    never the whole parameter set."""
+    message = error["msg"].removeprefix("Value error, ")
+    key = ".".join(str(x) for x in error["loc"])
+    return f"{key}={short_repr(error.get('input'))}: {message}" if key else message
+
+
+def check_timeout(value):
+    """`--timeout`: None (no limit) or whole seconds >= 1 (nbclient's cell timeout is an integer)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 1 or not number.is_integer():
+        raise ParamsError(f"--timeout {value!r} is not allowed; valid: whole seconds >= 1 per cell (e.g. --timeout "
+                          f"600), or leave it out for no limit")
+    return int(number)
 
 
 def expand_grid(defaults: dict, grid: dict, seeds: list) -> list[dict]:
@@ -229,6 +278,6 @@ def params_for_notebook(study: str, values: dict):
 
 
 __all__ = [
-    "BaseParams", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
+    "BaseParams", "Count", "DatasetName", "Fraction", "ModelName", "Rate", "Seed", "Size", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
     "load_params", "params_dataclass", "parse_overrides", "run_id", "params_for_notebook", "to_dict",
 ]

@@ -8,6 +8,7 @@ only when LOWRES_ONLINE=1, so nothing here ever waits on a network that is not t
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from lowres.paths import cache_dir
@@ -95,13 +96,15 @@ def resolve(name: str) -> str:
         return str(minilm_dir())
     if name in ("tiny-bert", "tiny-distilbert", "tiny-t5"):
         return str(build_tiny(name))
-    local = Path(name).expanduser()
-    if local.is_dir():
+    local = local_dir(name)
+    if local is not None:
         if not (local / "config.json").is_file():
             raise ModelNotAvailable(f"local model dir {name!r} has no config.json")
-        return str(local.resolve())
-    if name.startswith((".", "/", "~")):
-        raise ModelNotAvailable(f"local model dir {name!r} does not exist")
+        return str(local)
+    try:
+        check_name_format(name)
+    except ValueError as err:
+        raise ModelNotAvailable(str(err)) from None
     snapshot = cached_hub_snapshot(name)
     if snapshot:
         return str(snapshot)
@@ -111,6 +114,39 @@ def resolve(name: str) -> str:
         f"model {name!r} is not an offline default ({', '.join(OFFLINE_NAMES)}), not a local directory, and not "
         f"in the Hugging Face cache. With internet: `huggingface-cli download {name}` or set LOWRES_ONLINE=1; "
         f"without: pass a local directory holding the model.")
+
+
+HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$")
+HUB_ID_MAX = 96  # the hub's limit on a repo id
+NAME_MAX = 255  # a file name component (longer ones fail with ENAMETOOLONG)
+VALID_NAMES = (f"valid: an offline name ({', '.join(OFFLINE_NAMES)}), a hub id (name or owner/name: letters, digits, "
+               f"'-', '_', '.', at most {HUB_ID_MAX} characters) or an existing local model directory")
+
+
+def local_dir(name: str) -> Path | None:
+    """`name` as an existing directory, absolute; None when it is not one (or cannot be a path at all)."""
+    path = Path(name).expanduser()
+    if any(len(part) > NAME_MAX for part in path.parts):
+        return None
+    try:
+        return path.resolve() if path.is_dir() else None
+    except OSError:
+        return None
+
+
+def check_name_format(name: str) -> str:
+    """A model name as the studies store it: an offline name or hub id unchanged, a local directory made
+    absolute (a kernel runs in notebooks/, not where the user typed the path). ValueError otherwise."""
+    if not name or not name.strip():
+        raise ValueError(f"model name is empty; {VALID_NAMES}")
+    local = local_dir(name)
+    if local is not None:
+        return str(local)
+    if name.startswith((".", "/", "~")):
+        raise ValueError(f"local model directory {name[:80]!r} does not exist")
+    if len(name) > HUB_ID_MAX or not HUB_ID.match(name) or "--" in name or ".." in name:
+        raise ValueError(f"model {name[:80]!r}{'...' if len(name) > 80 else ''} is not a usable name; {VALID_NAMES}")
+    return name
 
 
 def check_resolvable(name: str) -> None:

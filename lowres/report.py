@@ -12,7 +12,6 @@ import dataclasses
 import importlib
 import json
 import re
-import shutil
 from pathlib import Path
 
 from lowres.paths import outputs_dir as default_outputs_dir
@@ -24,7 +23,7 @@ NOTEBOOK = Path("notebooks") / "07_report.ipynb"
 REPORT_NAME = "report"
 DEMO_SUMMARY = "demo_summary.json"
 FIXTURE_FINGERPRINT = "fixture-not-a-machine"
-STATUSES = ("ok", "failed", "oom", "timeout")
+STATUSES = ("ok", "failed", "oom", "timeout", "invalid")  # invalid: a result.json that fails the schema
 GENERIC_ROWS = 30
 
 
@@ -349,6 +348,38 @@ def save_tables(out_dir, **tables) -> list:
 
 
 # ---------------------------------------------------------------------------------------------- lowres report
+MANIFEST = ".lowres-report.json"  # what the last `lowres report` wrote in its --out folder
+
+
+def written_before(out: Path) -> list[str]:
+    """Paths (relative to `out`) the previous report export wrote there, from its manifest."""
+    try:
+        listed = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return []
+    return [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
+
+
+def check_out_dir(out: Path, name: str = REPORT_NAME) -> None:
+    """Refuse an --out folder whose report files were not written by lowres (they would be overwritten)."""
+    from lowres.config import ParamsError
+
+    ours = set(written_before(out))
+    for target in (f"{name}.html", f"{name}.ipynb", f"{name}_files"):
+        path = out / target
+        if path.exists() and target not in ours and not (path.is_dir() and not any(path.iterdir())):
+            raise ParamsError(f"--out {str(out)!r} already holds {target}, which lowres report did not write; "
+                              f"valid: an empty folder, a folder of an earlier `lowres report`, or a new path")
+
+
+def remove_written_before(out: Path) -> None:
+    """Delete the figures the previous export wrote (never anything else in the folder)."""
+    for relative in written_before(out):
+        path = out / relative
+        if path.is_file():
+            path.unlink()
+
+
 def export_html(notebook: Path, out: Path, name: str = REPORT_NAME) -> Path:
     """nbconvert HTML without code, the figures as PNG files in <out>/<name>_files/ referenced by the page."""
     import nbformat
@@ -356,17 +387,20 @@ def export_html(notebook: Path, out: Path, name: str = REPORT_NAME) -> Path:
     from nbconvert.preprocessors import ExtractOutputPreprocessor
 
     files_dir = f"{name}_files"
-    shutil.rmtree(out / files_dir, ignore_errors=True)
+    remove_written_before(out)
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(ExtractOutputPreprocessor(), enabled=True)
     body, resources = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
                                                   resources={"unique_key": "figure", "output_files_dir": files_dir})
+    written = [f"{name}.html", f"{name}.ipynb", files_dir]
     for relative, data in resources.get("outputs", {}).items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+        written.append(str(relative))
     html = out / f"{name}.html"
     html.write_text(body, encoding="utf-8")
+    (out / MANIFEST).write_text(json.dumps(written))
     return html
 
 
@@ -376,6 +410,8 @@ def build_report(outputs=None, out=None, kernel_name: str = "lowres") -> tuple[b
 
     from lowres.runner import check_kernel
 
+    if out is not None:  # outputs/report is lowres' own; a folder the user names may hold their files
+        check_out_dir(Path(out).resolve())
     outputs, out = resolve_outputs(outputs), Path(out or resolve_outputs(outputs) / REPORT_NAME).resolve()
     out.mkdir(parents=True, exist_ok=True)
     check_kernel(kernel_name)

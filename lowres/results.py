@@ -5,61 +5,111 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import tempfile
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
+
+import pydantic
 
 from lowres.paths import outputs_dir
 
 SCHEMA = "lowres.run/1"
 STATUSES = ("ok", "failed", "oom", "timeout")
+INVALID = "invalid"  # a result.json that does not pass the schema: listed with its reason, never trusted
 RESULT_FILE = "result.json"
+NOTEBOOK_FILE = "notebook.ipynb"
 
 
 class CorruptResult(ValueError):
-    """A result.json that does not parse or lacks required fields."""
+    """A result.json that does not parse or does not pass the RunResult schema; the message says why."""
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-@dataclasses.dataclass
+def check_measurements(value: dict) -> dict:
+    """Every window must be a Measurement (types checked by the Measurement dataclass itself)."""
+    from lowres.meters.core import Measurement
+
+    adapter = pydantic.TypeAdapter(Measurement)
+    checked = {}
+    for name, window in value.items():
+        try:
+            checked[name] = dataclasses.asdict(adapter.validate_python({"name": name, **window}))
+        except pydantic.ValidationError as err:
+            raise ValueError(f"window {name!r}: {schema_problems(err)}") from None
+    return checked
+
+
+@pydantic.dataclasses.dataclass(config=pydantic.ConfigDict(extra="ignore"))
 class RunResult:
+    """The one object a run saves. Writer (`save_result`) and reader (`load_result`) share this schema:
+    constructing it checks every field's type, so a damaged file is refused with the field that is wrong."""
+
     study: str
     run_id: str
-    status: str
-    params: dict
-    env: dict = dataclasses.field(default_factory=dict)
-    metrics: dict = dataclasses.field(default_factory=dict)
-    measurements: dict = dataclasses.field(default_factory=dict)  # {window: Measurement.to_dict()}
-    error: dict | None = None  # {type, message, traceback}
-    artifacts: dict = dataclasses.field(default_factory=dict)  # {name: path relative to the run dir}
-    started_at: str | None = None
-    finished_at: str | None = None
+    status: Literal["ok", "failed", "oom", "timeout"]
+    params: dict[str, Any]
+    env: dict[str, Any] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    measurements: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # {window: Measurement}
+    error: Optional[dict[str, Any]] = None  # {type, message, traceback, ...}
+    artifacts: dict[str, str] = dataclasses.field(default_factory=dict)  # {name: path relative to the run dir}
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    profile: Optional[str] = None  # the params profile that produced the run (None: a notebook run by hand)
+    measure: dict[str, Any] = dataclasses.field(default_factory=dict)  # the Meter's settings (lowres.config)
     schema: str = SCHEMA
 
-    def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+    @pydantic.field_validator("measurements")
+    @classmethod
+    def _measurements(cls, value):
+        return check_measurements(value)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunResult":
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = {"study", "run_id", "status", "params"} - set(data)
-        if missing:
-            raise CorruptResult(f"result lacks {sorted(missing)}")
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_dict(cls, data) -> "RunResult":
+        """Validate a parsed result.json; CorruptResult names the first fields that are wrong."""
+        if not isinstance(data, dict):
+            raise CorruptResult(f"expected a JSON object, got {type(data).__name__}")
+        try:
+            return cls(**{k: v for k, v in data.items() if k in FIELD_NAMES})
+        except pydantic.ValidationError as err:
+            raise CorruptResult(schema_problems(err)) from None
+        except TypeError as err:  # a required field is missing
+            raise CorruptResult(str(err)) from None
+
+
+FIELD_NAMES = {f.name for f in dataclasses.fields(RunResult)}
+
+
+def schema_problems(err: pydantic.ValidationError, most: int = 3) -> str:
+    """'field.path: what is wrong (got value)' for the first `most` problems of a ValidationError."""
+    problems = []
+    for e in err.errors()[:most]:
+        where = ".".join(str(x) for x in e["loc"]) or "result"
+        got = repr(e.get("input"))
+        problems.append(f"{where}: {e['msg'].lower()} (got {got[:60]}{'...' if len(got) > 60 else ''})")
+    more = len(err.errors()) - most
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
 
 def error_info(exc: BaseException, tail_lines: int = 25) -> dict:
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {"type": type(exc).__name__, "message": str(exc), "traceback": "".join(lines)[-4000:].splitlines()[-tail_lines:]}
+
+
+def file_mode() -> int:
+    """The mode a plain `open(path, "w")` would give (0666 minus the umask): every output shares it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -72,6 +122,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())  # mkstemp creates 0600; result.json must read like every other output
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -96,23 +147,51 @@ def save_result(result: RunResult, run_dir: Path) -> Path:
 
 
 def load_result(path: Path) -> RunResult:
+    """Read and validate a result.json (or the one in a run folder); CorruptResult says what is wrong."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and path.name != RESULT_FILE:
         path = path / RESULT_FILE
     try:
         return RunResult.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, ValueError) as err:
+    except FileNotFoundError:
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptResult(f"{path}: not valid JSON ({err})") from None
+    except IsADirectoryError:
+        raise CorruptResult(f"{path}: is a directory, not a file") from None
+    except OSError as err:
+        raise CorruptResult(f"{path}: cannot be read ({err.strerror or err})") from None
+    except CorruptResult as err:
         raise CorruptResult(f"{path}: {err}") from None
 
 
-def iter_results(study: str, outputs: Path | None = None):
-    """Every parseable result of a study; corrupt ones are reported, not fatal."""
+def invalid_row(study: str, path: Path, reason: str) -> dict:
+    """How collect() lists a result that failed validation: status `invalid` with the reason."""
+    return {"study": study, "run_id": path.parent.name, "status": INVALID, "error": reason}
+
+
+def result_paths(study: str, outputs: Path | None = None) -> list[Path]:
+    """outputs/<study>/<run_id>/result.json of every committed run (hidden work folders are not runs)."""
     base = Path(outputs or outputs_dir()) / study
-    for path in sorted(base.glob(f"*/{RESULT_FILE}")):
+    return sorted(p for p in base.glob(f"*/{RESULT_FILE}") if not p.parent.name.startswith("."))
+
+
+def scan_results(study: str, outputs: Path | None = None):
+    """(path, RunResult) for each valid result and (path, CorruptResult) for each invalid one."""
+    for path in result_paths(study, outputs):
         try:
-            yield load_result(path)
+            yield path, load_result(path)
         except CorruptResult as err:
-            print(f"warning: skipping corrupt result {err}")
+            yield path, err
+
+
+def iter_results(study: str, outputs: Path | None = None):
+    """Every valid result of a study; invalid ones are reported on stderr with the reason, not fatal."""
+    for path, found in scan_results(study, outputs):
+        if isinstance(found, CorruptResult):
+            print(f"warning: invalid result, not used: {found}", file=sys.stderr)
+            continue
+        yield found
 
 
 def is_per_device(value) -> bool:
@@ -161,10 +240,13 @@ def number(row, column):
 
 
 def collect(study: str, outputs: Path | None = None):
-    """All results of a study as a tidy pandas DataFrame (one row per run)."""
+    """All results of a study as a tidy pandas DataFrame (one row per run). An invalid result.json is a row
+    with status `invalid` and the reason in `error`: listed, never trusted."""
     import pandas as pd
 
-    rows = [result_row(r) for r in iter_results(study, outputs)]
+    rows = []
+    for path, found in scan_results(study, outputs):
+        rows.append(invalid_row(study, path, str(found)) if isinstance(found, CorruptResult) else result_row(found))
     return pd.DataFrame(rows)
 
 

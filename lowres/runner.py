@@ -1,7 +1,10 @@
 """`lowres run`: one papermill execution per grid point, in a fresh `lowres` kernel, resumable.
 
 Every failure (exception, out-of-memory, dead kernel, timeout) becomes that run's result.json and the
-grid goes on; results are written atomically, so a run killed half-way leaves no half-written result.
+grid goes on. Each run is claimed first (two runners never execute the same point), runs in a new attempt
+folder beside the committed one and replaces it only when it finishes (`lowres.attempts`), and its kernel
+never outlives the runner (`lowres.kernels`). Resume trusts a result only when it passes the schema, is
+this run's, and has its executed notebook.
 """
 from __future__ import annotations
 
@@ -10,11 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from lowres import config, results
+from lowres import attempts, config, kernels, results
 from lowres.paths import run_dir
 
 KERNEL_NAME = "lowres"
-OOM_NAMES = ("OutOfMemoryError", "MemoryError")
 
 
 @dataclasses.dataclass
@@ -34,7 +36,7 @@ def check_resources(plan: config.StudyPlan) -> None:
     needed = {"models": set(), "datasets": set()}
     for params in plan.runs:
         for kind, names in params.resources().items():
-            needed[kind].update(n for n in names if n)
+            needed[kind].update(names)
     try:
         for name in sorted(needed["models"]):
             check_resolvable(name)
@@ -54,30 +56,23 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
                                  f"`python -m ipykernel install --sys-prefix --name {kernel_name}`)") from None
 
 
-def already_done(folder: Path) -> bool:
+def trusted_ok(folder: Path, study: str, rid: str, params) -> tuple[bool, str]:
+    """(True, "") when `folder` holds an ok run of exactly these params with its notebook; else (False, why).
+    A result is trusted only when it passes the schema, names this study and run id, records the params
+    the plan asks for, and its executed notebook is beside it."""
     try:
-        return results.load_result(folder).status == "ok"
-    except (results.CorruptResult, FileNotFoundError):
-        return False
-
-
-def classify_failure(exc: BaseException) -> tuple[str, dict]:
-    """Map what papermill/nbclient raised to (status, error dict)."""
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    if isinstance(exc, PapermillExecutionError):
-        oom = exc.ename in OOM_NAMES or "out of memory" in (exc.evalue or "").lower()
-        tail = [line for line in (exc.traceback or [])][-15:]
-        return ("oom" if oom else "failed"), {"type": exc.ename, "message": exc.evalue, "traceback": tail,
-                                               "cell": exc.exec_count}
-    if isinstance(exc, (CellTimeoutError, TimeoutError)):
-        return "timeout", results.error_info(exc)
-    if isinstance(exc, DeadKernelError):
-        info = results.error_info(exc)
-        info["message"] = f"kernel died (killed, crashed or out of host memory): {exc}"
-        return "failed", info
-    return "failed", results.error_info(exc)
+        result = results.load_result(folder)
+    except FileNotFoundError:
+        return False, ""
+    except results.CorruptResult as err:
+        return False, f"previous result invalid ({err}); re-running"
+    if result.status != "ok":
+        return False, ""
+    if (result.study, result.run_id) != (study, rid) or result.params != config.to_dict(params):
+        return False, "previous result names other params or another run; re-running"
+    if not (folder / results.NOTEBOOK_FILE).is_file():
+        return False, "previous ok result has no executed notebook; re-running"
+    return True, ""
 
 
 def record_failure(study: str, rid: str, params, folder: Path, status: str, error: dict, started: str) -> None:
@@ -88,56 +83,87 @@ def record_failure(study: str, rid: str, params, folder: Path, status: str, erro
     results.save_result(result, folder)
 
 
-def execute_one(plan: config.StudyPlan, params, timeout: float | None, kernel_name: str) -> RunOutcome:
+def execute_notebook(plan: config.StudyPlan, params, rid: str, folder: Path, timeout: int | None, kernel_name: str):
+    """One papermill execution into `folder`; returns (status, message). The notebook is saved after every
+    cell, so a timeout or a dead kernel still leaves the cells that ran."""
     import papermill as pm
 
-    rid = config.run_id(plan.study, params)
-    folder = run_dir(plan.study, rid)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / results.RESULT_FILE).unlink(missing_ok=True)  # a stale failure must not outlive this attempt
-    started, t0 = results.utc_now(), time.perf_counter()
+    started = results.utc_now()
+    watch = kernels.KernelWatch()
     injected = {**config.to_dict(params), "run_id": rid, "output_dir": str(folder)}
     try:
-        pm.execute_notebook(str(plan.notebook), str(folder / "notebook.ipynb"), parameters=injected,
+        pm.execute_notebook(str(plan.notebook), str(folder / results.NOTEBOOK_FILE), parameters=injected,
                             kernel_name=kernel_name, cwd=str(plan.notebook.parent), progress_bar=False,
-                            execution_timeout=timeout, log_output=False, request_save_on_cell_execute=False)
-        status, message = finalize_success(plan.study, rid, params, folder, started)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded, the grid goes on
-        status, error = classify_failure(exc)
+                            execution_timeout=timeout, log_output=False, request_save_on_cell_execute=True,
+                            kernel_manager_class=kernels.manager_class_for(watch), shutdown_kernel="immediate")
+        watch.reap()
+        return finalize_success(plan.study, rid, params, folder, started)
+    except Exception as exc:  # noqa: BLE001 - every failure of the notebook is recorded, the grid goes on
+        watch.reap()
+        status, error = kernels.classify_failure(exc, watch)
         record_failure(plan.study, rid, params, folder, status, error, started)
-        message = f"{error.get('type')}: {str(error.get('message'))[:200]}"
-    return RunOutcome(rid, status, time.perf_counter() - t0, config.to_dict(params), message)
+        return status, f"{error.get('type')}: {first_line(error.get('message'))}"
+
+
+def execute_one(plan: config.StudyPlan, params, timeout: int | None, kernel_name: str, force: bool = False) -> RunOutcome:
+    """Claim the run, skip it when a trusted ok result exists (unless forced), else execute a new attempt
+    beside the committed one and commit it when it finishes."""
+    rid = config.run_id(plan.study, params)
+    run = run_dir(plan.study, rid)
+    owned = attempts.claim(plan.study, rid)
+    if isinstance(owned, str):
+        return RunOutcome(rid, "skipped", 0.0, config.to_dict(params), owned)
+    t0 = time.perf_counter()
+    try:
+        attempts.recover(plan.study, rid, run)
+        done, why = trusted_ok(run, plan.study, rid, params)
+        if done and not force:
+            return RunOutcome(rid, "skipped", 0.0, config.to_dict(params), "already ok (use --force)")
+        attempts.discard_stale_attempts(plan.study, rid)
+        attempt = attempts.new_attempt_dir(plan.study, rid)
+        status, message = execute_notebook(plan, params, rid, attempt, timeout, kernel_name)
+        kept = attempts.commit(plan.study, rid, attempt, run)
+        message = "; ".join(m for m in (why, message, kept) if m)
+        return RunOutcome(rid, status, time.perf_counter() - t0, config.to_dict(params), message)
+    finally:
+        owned.release()
+
+
+def first_line(text, limit: int = 160) -> str:
+    line = str(text or "").strip().splitlines()[0] if str(text or "").strip() else ""
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def finalize_success(study: str, rid: str, params, folder: Path, started: str) -> tuple[str, str]:
+    """The notebook finished: its result must exist, pass the schema and be this run's; else record why not."""
     try:
-        return results.load_result(folder).status, ""
+        result = results.load_result(folder)
     except (FileNotFoundError, results.CorruptResult) as err:
-        error = {"type": "NoResult", "message": f"the notebook finished without saving a result ({err})"}
+        error = {"type": "NoResult", "message": f"the notebook finished without saving a valid result ({err})"}
         record_failure(study, rid, params, folder, "failed", error, started)
         return "failed", error["message"]
+    return result.status, ""
 
 
 def run_study(study: str, profile: str = "smoke", overrides: dict | None = None, force: bool = False,
-              dry_run: bool = False, timeout: float | None = None, kernel_name: str = KERNEL_NAME,
+              dry_run: bool = False, timeout: int | None = None, kernel_name: str = KERNEL_NAME,
               out=sys.stdout) -> list[RunOutcome]:
     """Validate everything, then execute the grid one run at a time (concurrent runs corrupt timings)."""
     from tqdm.auto import tqdm
 
+    timeout = config.check_timeout(timeout)
     plan = config.load_params(study, profile, overrides)
     check_resources(plan)
     if dry_run:
         return [RunOutcome(config.run_id(study, p), "planned", 0.0, config.to_dict(p)) for p in plan.runs]
     check_kernel(kernel_name)
+    kernels.install_exit_handlers()
+    kernels.sweep_connection_files()
     outcomes = []
     bar = tqdm(plan.runs, desc=f"{study}/{profile}", unit="run", file=out, dynamic_ncols=True)
     for params in bar:
-        rid = config.run_id(study, params)
-        bar.set_postfix_str(rid)
-        if not force and already_done(run_dir(study, rid)):
-            outcomes.append(RunOutcome(rid, "skipped", 0.0, config.to_dict(params), "already ok (use --force)"))
-            continue
-        outcomes.append(execute_one(plan, params, timeout, kernel_name))
+        bar.set_postfix_str(config.run_id(study, params))
+        outcomes.append(execute_one(plan, params, timeout, kernel_name, force))
     bar.close()
     return outcomes
 

@@ -157,8 +157,14 @@ def check_choice(what: str, value, valid) -> str:
     raise SelectorError(f"unknown {what} {value!r}{did_you_mean}; valid: {', '.join(valid)}")
 
 
+# Upper bounds: beyond them an input is a typo, not a machine (a plan for 10^6 GPUs or a 1 ns budget is noise).
+LIMITS = {"memory_gb": 16_384, "latency_ms": 3_600_000, "gpus": 1024, "dataset_size": 10**10, "seq_len": 1_000_000}
+MIN_LATENCY_MS = 0.1  # below this no model answers: the time of one kernel launch
+
+
 def check_number(what: str, value, unit: str, minimum: float = 0.0, strict: bool = True, integer: bool = False):
     kind = "a whole number" if integer else "a number"
+    maximum = LIMITS.get(what, math.inf)
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         raise SelectorError(f"{what} must be {kind} of {unit}, got {value!r}")
@@ -167,6 +173,8 @@ def check_number(what: str, value, unit: str, minimum: float = 0.0, strict: bool
     if value < minimum or (strict and value == minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise SelectorError(f"{what} must be {bound} {unit}, got {value!r}")
+    if value > maximum:
+        raise SelectorError(f"{what} must be at most {maximum:,} {unit}, got {value!r}")
     return value
 
 
@@ -176,14 +184,14 @@ def make_facts(task, hardware, memory_gb, gpus, latency_ms, dataset_size, accura
     check_choice("hardware", hardware, HARDWARE)
     check_number("memory_gb", memory_gb, "GB")
     if latency_ms is not None:
-        check_number("latency_ms", latency_ms, "ms")
+        check_number("latency_ms", latency_ms, "ms", minimum=MIN_LATENCY_MS, strict=False)
     if dataset_size is not None:
         check_number("dataset_size", dataset_size, "examples", strict=False, integer=True)
     if hardware == "cpu" and gpus not in (None, 0):
         raise SelectorError(f"gpus={gpus!r} with hardware 'cpu': a GPU count needs hardware 'gpu' "
                             f"(for cpu leave gpus out or set 0); valid hardware: {', '.join(HARDWARE)}")
     if hardware == "gpu":
-        gpus = 1 if gpus is None else check_number("gpus", gpus, "(hardware 'gpu' needs at least one)", minimum=1,
+        gpus = 1 if gpus is None else check_number("gpus", gpus, "GPUs (hardware 'gpu' needs one or more)", minimum=1,
                                                    strict=False, integer=True)
     if not isinstance(accuracy_priority, bool):
         raise SelectorError(f"accuracy_priority must be true or false, got {accuracy_priority!r}")

@@ -160,14 +160,14 @@ def load_hub_classification(name: str) -> ClassificationCorpus:
 def load_corpus(name: str, train_size: int | None = None, val_size: int | None = None, seed: int = 0):
     """Load a corpus by name; sizes take seeded subsets of real data and set the size of synthetic data."""
     check_available(name)
+    train, val = (default if size is None else size for size, default in ((train_size, 2000), (val_size, 200)))
     if name == "synthetic-vizwiz":
-        return TextCorpus(name, synthetic.synthetic_vizwiz(train_size or 2000, seed),
-                          synthetic.synthetic_vizwiz(val_size or 200, seed + 10_000))
+        return TextCorpus(name, synthetic.synthetic_vizwiz(train, seed), synthetic.synthetic_vizwiz(val, seed + 10_000))
     if name == "synthetic-sentiment":
-        return ClassificationCorpus(name, synthetic.synthetic_sentiment(train_size or 2000, seed),
-                                    synthetic.synthetic_sentiment(val_size or 200, seed + 10_000))
-    if name == "synthetic-kb":
-        passages, questions = synthetic.synthetic_kb(train_size or 200, seed=seed)
+        return ClassificationCorpus(name, synthetic.synthetic_sentiment(train, seed),
+                                    synthetic.synthetic_sentiment(val, seed + 10_000))
+    if name == "synthetic-kb":  # train_size counts its passages (default 200), val_size its questions
+        passages, questions = synthetic.synthetic_kb(200 if train_size is None else train_size, seed=seed)
         return KnowledgeBase(name, passages, subsample(questions, val_size, seed))
     loaders = {"vizwiz": load_vizwiz, "sst2": load_sst2, "mrpc": load_mrpc, "squad": load_squad}
     corpus = loaders[name]() if name in loaders else load_hub_classification(name)

@@ -7,7 +7,7 @@ are the steps the notebook calls: data -> model -> reference FLOPs -> evaluation
 """
 from typing import Literal, Optional
 
-from lowres.config import BaseParams, params_dataclass
+from lowres.config import BaseParams, Count, ModelName, Rate, Size, params_dataclass
 
 QA_DATASETS = ("squad", "synthetic-kb")  # knowledge bases whose questions carry their context and answer
 
@@ -21,21 +21,21 @@ def classification_datasets() -> list[str]:
 
 @params_dataclass
 class Params(BaseParams):
-    bert_model: str = "tiny-bert"
-    distil_model: str = "tiny-distilbert"
+    bert_model: ModelName = "tiny-bert"
+    distil_model: ModelName = "tiny-distilbert"
     variant: Literal["bert", "distil"] = "bert"
     dataset: str = "synthetic-sentiment"
-    train_size: Optional[int] = 1024
-    val_size: Optional[int] = 200
-    epochs: int = 2
-    batch_size: int = 32
-    max_length: int = 32
+    train_size: Size = 1024
+    val_size: Size = 200
+    epochs: Count = 2
+    batch_size: Count = 32
+    max_length: Count = 32
     padding: Literal["dynamic", "length-grouped", "max_length"] = "length-grouped"
-    doc_stride: int = 32  # QA only: overlap between the windows of a long context
-    lr: float = 1e-3  # the tiny twins start from random weights: 64 steps at 1e-3 learn synthetic sentiment
+    doc_stride: Count = 32  # QA only: overlap between the windows of a long context
+    lr: Rate = 1e-3  # the tiny twins start from random weights: 64 steps at 1e-3 learn synthetic sentiment
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "tf32"] = "32-true"
-    fit_windows: int = 6  # training after the first step is cut into about this many Meter windows (fit points)
-    threads: Optional[int] = 1  # torch CPU threads; None = torch's default (all cores); 1 = stable timings on a shared CPU
+    fit_windows: Count = 6  # training after the first step is cut into about this many Meter windows (fit points)
+    threads: Optional[Count] = 1  # torch CPU threads; None = torch's default (all cores); 1 = stable timings on a shared CPU
 
     @property
     def model(self) -> str:
@@ -50,14 +50,6 @@ class Params(BaseParams):
         if self.dataset not in valid:
             raise ValueError(f"dataset {self.dataset!r} is not a classification or extractive QA task; "
                              f"valid: {', '.join(valid)}")
-        for name in ("epochs", "batch_size", "max_length", "fit_windows"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("train_size", "val_size", "threads"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1 or null, got {getattr(self, name)}")
-        if not 0 < self.lr < 1:
-            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
         if self.task == "qa" and not (self.max_length >= 128 and 0 < self.doc_stride <= self.max_length // 2):
             raise ValueError(f"extractive QA needs max_length >= 128 (question + a context window) and "
                              f"0 < doc_stride <= max_length/2; got max_length={self.max_length}, "

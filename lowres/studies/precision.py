@@ -6,52 +6,41 @@ these parameters; the steps both notebooks take live in `lowres.mlm` and `lowres
 """
 from typing import Literal, Optional
 
-from lowres.config import BaseParams, params_dataclass
+from lowres.config import BaseParams, Count, Fraction, ModelName, Rate, Size, params_dataclass
 
 NOT_MLM_MODELS = ("tiny-t5",)  # registry names without a masked-LM form
 
 
 @params_dataclass
 class Params(BaseParams):
-    model: str = "tiny-bert"
+    model: ModelName = "tiny-bert"
     dataset: Literal["synthetic-vizwiz", "vizwiz"] = "synthetic-vizwiz"
-    train_size: Optional[int] = 512  # None = the whole split
-    val_size: Optional[int] = 128
-    epochs: int = 2
+    train_size: Size = 512  # None = the whole split
+    val_size: Size = 128
+    epochs: Count = 2
     max_steps: int = -1  # -1: no limit (the epochs decide)
-    batch_size: int = 16  # total samples per optimizer step unless batch_size_scope = per_rank
+    batch_size: Count = 16  # total samples per optimizer step unless batch_size_scope = per_rank
     batch_size_scope: Literal["total", "per_rank"] = "total"
-    max_length: int = 32
+    max_length: Count = 32
     padding: Literal["dynamic", "length-grouped", "max_length"] = "dynamic"
-    mlm_probability: float = 0.15
+    mlm_probability: Rate = 0.15
     mlm_head: Literal["masked", "all"] = "masked"  # vocabulary logits on masked positions only, or everywhere
-    lr: float = 0.002
+    lr: Rate = 0.002
     lr_scaling: Literal["none", "linear"] = "none"  # linear: lr x total batch / lr_reference_batch
-    lr_reference_batch: int = 16
-    warmup_ratio: float = 0.06
+    lr_reference_batch: Count = 16
+    warmup_ratio: Fraction = 0.06
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "tf32"] = "32-true"
     strategy: Literal["single", "dp", "ddp"] = "single"
-    processes: int = 2  # DDP processes, or GPUs for DP; ignored by single
+    processes: Count = 2  # DDP processes, or GPUs for DP; ignored by single
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
-    threads: Optional[int] = None  # torch threads per training process; None = torch's threads / processes
+    threads: Optional[Count] = None  # torch threads per training process; None = torch's threads / processes
 
     def __post_init__(self):
         if self.model in NOT_MLM_MODELS:
             raise ValueError(f"model {self.model!r} has no masked-LM form; valid: an encoder such as tiny-bert, "
                              "tiny-distilbert, minilm, bert-base-uncased")
-        for name in ("epochs", "batch_size", "max_length", "lr_reference_batch", "processes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("train_size", "val_size", "threads"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1 or null, got {getattr(self, name)}")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"max_steps must be -1 (no limit) or >= 1, got {self.max_steps}")
-        for name in ("lr", "mlm_probability"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.strategy == "ddp":
             from lowres.parallel import split_batch
 

@@ -10,7 +10,7 @@ Demonstrations/support examples come from the train split, scores from the dev s
 import dataclasses
 from typing import List, Literal, Optional
 
-from lowres.config import BaseParams, params_dataclass
+from lowres.config import BaseParams, Count, ModelName, params_dataclass
 from lowres.studies.rag import check_device
 
 SENTIMENT_DATASETS = ("sst2", "synthetic-sentiment", "imdb")  # the label descriptions/verbalizers are sentiment
@@ -24,28 +24,23 @@ ENCODERS_OFFLINE = ("tiny-bert", "tiny-distilbert")  # no LM head: label scoring
 class Params(BaseParams):
     dataset: str = "synthetic-sentiment"
     method: Literal["embedding", "generative"] = "embedding"
-    model: str = "minilm"
-    n_eval: Optional[int] = 100  # seeded subset of the dev split; null = all of it
+    model: ModelName = "minilm"
+    n_eval: Optional[Count] = 100  # seeded subset of the dev split; null = all of it
     shots: List[int] = dataclasses.field(default_factory=lambda: [0, 4, 16])
     n_templates: int = 1  # generative only: the first n of lowres.prompting.SENTIMENT_TEMPLATES
-    batch_size: int = 1  # 1 = serving latency, one example at a time; larger = throughput per example
+    batch_size: Count = 1  # 1 = serving latency, one example at a time; larger = throughput per example
     max_input_tokens: int = 512
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = 1
+    threads: Count = 1
 
     def __post_init__(self):
         if self.dataset not in SENTIMENT_DATASETS:
             raise ValueError(f"dataset {self.dataset!r} is not a sentiment task (the label descriptions and "
                              f"verbalizers are positive/negative); valid: {', '.join(SENTIMENT_DATASETS)}")
-        if self.n_eval is not None and self.n_eval < 1:
-            raise ValueError(f"n_eval must be >= 1 or null (the whole dev split), got {self.n_eval}")
         if not self.shots or any(s < 0 for s in self.shots) or len(set(self.shots)) != len(self.shots):
             raise ValueError(f"shots must be a non-empty list of distinct integers >= 0, got {self.shots!r}")
         if self.shots != sorted(self.shots):
             raise ValueError(f"shots must be increasing, got {self.shots}")
-        for name in ("batch_size", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 1 <= self.n_templates <= N_TEMPLATES:
             raise ValueError(f"n_templates must be in 1..{N_TEMPLATES}, got {self.n_templates}")
         if self.method == "embedding" and self.n_templates != 1:

@@ -11,7 +11,7 @@ A list parameter given on the command line becomes a grid axis; to pass one list
 import dataclasses
 from typing import List, Literal, Optional
 
-from lowres.config import BaseParams, params_dataclass
+from lowres.config import BaseParams, Count, ModelName, params_dataclass
 
 BASELINE_READER = "baseline-extractive"  # lowres.rag.READER_BASELINE (kept import-free here)
 KB_DATASETS = ("squad", "synthetic-kb")
@@ -62,25 +62,25 @@ def check_seq2seq(name: str, what: str) -> None:
 class Params(BaseParams):
     dataset: str = "synthetic-kb"
     n_passages: Optional[int] = 200  # synthetic-kb: entities (one passage each); squad: null (all 2,067 dev passages)
-    n_questions: Optional[int] = 100  # seeded subset of the questions; null = all
-    embedder: str = "minilm"
+    n_questions: Optional[Count] = 100  # seeded subset of the questions; null = all
+    embedder: ModelName = "minilm"
     chunk_size: int = 128  # tokens of the embedder's tokenizer
     chunk_overlap: int = 32
     index: Literal["auto", "flat", "ivf", "hnsw"] = "auto"  # the index that serves the questions
     ram_budget_mb: Optional[float] = None  # for index=auto; null = a quarter of the RAM available now
-    nlist: Optional[int] = None  # IVF lists; null = 4*sqrt(n) capped at n/39 (FAISS guidelines)
-    nprobe: int = 8  # IVF lists scanned when index=ivf
-    hnsw_m: int = 32
-    ef_search: int = 64  # HNSW search depth when index=hnsw
+    nlist: Optional[Count] = None  # IVF lists; null = 4*sqrt(n) capped at n/39 (FAISS guidelines)
+    nprobe: Count = 8  # IVF lists scanned when index=ivf
+    hnsw_m: Count = 32
+    ef_search: Count = 64  # HNSW search depth when index=hnsw
     sweep_nprobe: List[int] = dataclasses.field(default_factory=lambda: [1, 4, 16])  # index comparison
     sweep_ef_search: List[int] = dataclasses.field(default_factory=lambda: [16, 64])
     ks: List[int] = dataclasses.field(default_factory=lambda: [1, 3, 5, 10])  # every k is answered in the run
     k: int = 5  # the k the headline metrics (exact_match, f1, latency_ms, ...) are reported at
-    generator: str = BASELINE_READER
-    max_new_tokens: int = 16
+    generator: ModelName = BASELINE_READER
+    max_new_tokens: Count = 16
     max_input_tokens: int = 512
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = 1  # torch + FAISS threads: latency is measured one query at a time
+    threads: Count = 1  # torch + FAISS threads: latency is measured one query at a time
 
     def __post_init__(self):
         if self.dataset not in KB_DATASETS:
@@ -90,8 +90,6 @@ class Params(BaseParams):
                              "passages (set n_passages: null and choose n_questions)")
         if self.dataset == "synthetic-kb" and (self.n_passages is None or self.n_passages < 10):
             raise ValueError(f"n_passages must be an integer >= 10 for synthetic-kb, got {self.n_passages!r}")
-        if self.n_questions is not None and self.n_questions < 1:
-            raise ValueError(f"n_questions must be >= 1 or null (all), got {self.n_questions}")
         if self.chunk_size < 8 or not 0 <= self.chunk_overlap < self.chunk_size:
             raise ValueError(f"need chunk_size >= 8 and 0 <= chunk_overlap < chunk_size, got chunk_size="
                              f"{self.chunk_size}, chunk_overlap={self.chunk_overlap}")
@@ -102,11 +100,6 @@ class Params(BaseParams):
             raise ValueError(f"k={self.k} must be one of ks; valid: {', '.join(map(str, self.ks))}")
         positive_ints("sweep_nprobe", self.sweep_nprobe, allow_empty=True)
         positive_ints("sweep_ef_search", self.sweep_ef_search, allow_empty=True)
-        for name in ("nprobe", "hnsw_m", "ef_search", "max_new_tokens", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.nlist is not None and self.nlist < 1:
-            raise ValueError(f"nlist must be >= 1 or null (automatic), got {self.nlist}")
         if self.max_input_tokens < 16:
             raise ValueError(f"max_input_tokens must be >= 16, got {self.max_input_tokens}")
         if self.ram_budget_mb is not None and self.ram_budget_mb <= 0:

@@ -57,9 +57,15 @@ def test_bad_choice_lists_valid_values():
         load_params("quickstart", "smoke", {"precision": "fp8"})
 
 
-def test_cross_field_check_names_value():
-    with pytest.raises(ParamsError, match=r"batch_size must be >= 1, got 0"):
+def test_range_check_names_value_and_valid_range():
+    with pytest.raises(ParamsError, match=r"batch_size=0: Input should be greater than or equal to 1"):
         load_params("quickstart", "smoke", {"batch_size": 0})
+
+
+def test_cross_field_check_prints_its_message_not_the_whole_parameter_set():
+    with pytest.raises(ParamsError) as err:
+        load_params("quickstart", "smoke", {"max_steps": 0})
+    assert str(err.value) == "invalid quickstart/smoke grid point: max_steps must be -1 (no limit) or >= 1, got 0"
 
 
 def test_set_list_becomes_grid_axis_and_seed_axis_multiplies():

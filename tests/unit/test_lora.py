@@ -181,13 +181,14 @@ def test_target_modules_that_are_not_linear_layers_are_named():
 
 @pytest.mark.parametrize("values, message", [
     ({"method": "qlora"}, "method='qlora'"),
-    ({"lora_rank": 0}, "lora_rank must be >= 1"),
-    ({"lora_dropout": 1.0}, "lora_dropout must be in"),
+    ({"lora_rank": 0}, "lora_rank=0: Input should be greater than or equal to 1"),
+    ({"lora_dropout": 1.0}, "lora_dropout=1.0: Input should be less than 1"),
     ({"inference_precisions": "fp32,fp8"}, "unknown inference precision 'fp8'; valid: fp32, fp16, bf16, int8"),
     ({"inference_precisions": "fp32,fp16"}, "'fp16' needs a CUDA GPU"),
     ({"lora_target_modules": " , "}, "lora_target_modules must name at least one module"),
     ({"lora_modules_to_save": ""}, "lora_modules_to_save must name at least one module"),
-    ({"method": "full", "lr": 0.0}, "lr (full fine-tuning) must be in (0, 1)"),
+    ({"method": "full", "lr": 0.0}, "lr=0.0: Input should be greater than 0"),
+        ({"method": "full", "lr": None}, "lr must be set for method 'full'"),
 ])
 def test_study_params_refuse_bad_values(values, message):
     if "fp16" in str(values) and torch.cuda.is_available():

@@ -25,7 +25,7 @@ def test_round_trip(tmp_path):
 
 
 def test_bad_status_refused():
-    with pytest.raises(ValueError, match="status 'done' is not one of"):
+    with pytest.raises(ValueError, match="status"):
         make(status="done")
 
 
@@ -38,14 +38,16 @@ def test_failed_write_keeps_previous_result_and_leaves_no_temp(tmp_path, monkeyp
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
-def test_corrupt_result_is_reported_not_fatal(outputs, capsys):
+def test_corrupt_result_is_listed_as_invalid_not_fatal(outputs, capsys):
     good, bad = outputs / "quickstart" / "quickstart-good", outputs / "quickstart" / "quickstart-bad"
     save_result(make("quickstart-good"), good)
     bad.mkdir(parents=True)
     (bad / "result.json").write_text('{"study": "quickstart", "run_id": ')
-    frame = collect("quickstart")
-    assert list(frame["run_id"]) == ["quickstart-good"]
-    assert "skipping corrupt result" in capsys.readouterr().out
+    frame = collect("quickstart").set_index("run_id")
+    assert frame.loc["quickstart-good", "status"] == "ok"
+    assert frame.loc["quickstart-bad", "status"] == "invalid" and "not valid JSON" in frame.loc["quickstart-bad", "error"]
+    assert [r.run_id for r in results.iter_results("quickstart")] == ["quickstart-good"]
+    assert "invalid result, not used" in capsys.readouterr().err
 
 
 def test_collect_flattens_params_metrics_windows_and_devices(outputs):
