@@ -8,12 +8,12 @@ carries the hardware it ran on, the source of its energy figures and its number 
 How ours is computed (documented per anchor in `Anchor.method`): configurations are matched on the columns
 in `MATCH` (same model, data and batch size), seeds are averaged within a configuration, and "up to" claims
 take the best matched configuration, as the paper's "up to" does. Column names are looked up from short
-candidate lists (the `*_COLUMNS` tuples), so a study that names a column differently needs one entry here.
+candidate lists (the `*_COLUMNS` tuples); run-level figures (throughput, peak memory, power, quality, strategy,
+model, hardware) are the run summaries' columns (`lowres.summary`), never re-derived from windows here.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 
 NOT_MEASURED = "not measured"
@@ -92,12 +92,9 @@ ANCHORS = (
 )
 
 MATCH = ("params.model", "params.dataset", "params.task", "params.batch_size")
-STRATEGY_COLUMNS = ("params.strategy", "params.parallelism", "params.parallel")
-METHOD_COLUMNS = ("params.method", "params.strategy", "params.adapter", "params.mode")
-DATASET_COLUMNS = ("params.dataset", "params.task")
-MLM_COLUMNS = ("metrics.mlm_accuracy", "metrics.val_mlm_accuracy", "metrics.masked_accuracy", "metrics.accuracy")
-LATENCY_COLUMNS = ("metrics.latency_p50_ms", "metrics.latency_ms")  # the rag study: end to end per question
-SST2 = ("sst2", "glue/sst2", "sst-2")
+STRATEGY_COLUMNS = ("params.strategy",)
+SST2 = ("sst2",)
+COMPUTE_ERRORS = (KeyError, ValueError, TypeError, IndexError, ZeroDivisionError)  # odd results, not a lowres bug
 
 
 @dataclasses.dataclass
@@ -136,26 +133,20 @@ def numeric(df, column):
     return pd.to_numeric(df[column], errors="coerce") if column in df.columns else pd.Series(float("nan"), df.index)
 
 
-def window_figure(df, window: str, *figures: str):
-    """The first of `<window>.<figure>.sum` / `<window>.<figure>` with values, as (Series, figure name)."""
-    for figure in figures:
-        for column in (f"{window}.{figure}.sum", f"{window}.{figure}"):
-            if column in df.columns and numeric(df, column).notna().any():
-                return numeric(df, column), figure
-    return None, None
+def summary_figure(df, field: str):
+    """A run-summary column (lowres.summary) as floats, or None when no run has it."""
+    column = f"summary.{field}"
+    return numeric(df, column) if column in df.columns and numeric(df, column).notna().any() else None
 
 
 def hardware(df) -> str:
-    """GPU names where a GPU was used, else the CPU model (several when runs differ)."""
-    names = set()
-    for _, row in df.iterrows():
-        gpu, cpu = row.get("env.gpu_names"), row.get("env.cpu_model")
-        names.add(gpu if isinstance(gpu, str) and gpu else (cpu if isinstance(cpu, str) else "unknown"))
+    """The hardware the runs used (GPU names, else the CPU model; several when runs differ)."""
+    names = {str(v) for v in df["summary.hardware"].dropna()} if "summary.hardware" in df.columns else set()
     return "; ".join(sorted(names)) or "-"
 
 
-def energy_source(df, window: str, figure: str) -> str:
-    column = f"{window}.sources.{figure}"
+def sources(df, field: str) -> str:
+    column = f"summary.{field}"
     values = sorted({str(v) for v in df[column].dropna()}) if column in df.columns else []
     return ", ".join(values) or "unknown"
 
@@ -202,11 +193,9 @@ def matched(df, label, base: str, cand: str, values, how: str = "ratio", keys=MA
 
 # ---------------------------------------------------------------------------------------------- Maina et al.
 def model_name(row) -> str:
-    """params.model, or the twin's model in the distil_vs_bert study (params.variant + params.<variant>_model)."""
-    for column in ("params.model", f"params.{row.get('params.variant')}_model", "params.generator"):
-        if isinstance(row.get(column), str):
-            return row[column]
-    return "?"
+    """The model the run used (its summary: each study declares which parameter names it)."""
+    model = row.get("summary.model")
+    return model if isinstance(model, str) else "?"
 
 
 def precision_contrast(df):
@@ -249,33 +238,23 @@ def maina_figure(frames, figure, how: str, pick) -> Ours:
 
 
 def throughput(df):
-    samples, _ = window_figure(df, "train", "samples")
-    wall, _ = window_figure(df, "train", "wall_s")
+    samples, wall = summary_figure(df, "train_samples"), summary_figure(df, "train_wall_s")
     return (samples / wall, NO_ENERGY) if samples is not None and wall is not None else (None, None)
 
 
 def peak_memory(df):
-    gpu, _ = window_figure(df, "train", "peak_gpu_mem_bytes")
-    if gpu is not None:
-        return gpu, NO_ENERGY
-    cpu, _ = window_figure(df, "train", "peak_cpu_rss_bytes")
-    return (cpu, NO_ENERGY) if cpu is not None else (None, None)
+    memory = summary_figure(df, "peak_memory_bytes")
+    return (memory, NO_ENERGY) if memory is not None else (None, None)
 
 
 def mean_power(df):
-    power, _ = window_figure(df, "train", "gpu_power_avg_w")
-    if power is not None:
-        return power, energy_source(df, "train", "gpu_power_avg_w")
-    energy, _ = window_figure(df, "train", "cpu_energy_j")
-    wall, _ = window_figure(df, "train", "wall_s")
-    if energy is None or wall is None:
-        return None, None
-    return energy / wall, energy_source(df, "train", "cpu_energy_j")
+    power = summary_figure(df, "train_power_w")
+    return (power, sources(df, "train_power_source")) if power is not None else (None, None)
 
 
 def mlm_accuracy(df):
-    column = first_column(df, MLM_COLUMNS)
-    return (numeric(df, column).map(as_points), NO_ENERGY) if column else (None, None)
+    quality = summary_figure(df, "quality")
+    return (quality.map(as_points), NO_ENERGY) if quality is not None else (None, None)
 
 
 def pct_change(ratios: list, pick) -> float:
@@ -284,11 +263,10 @@ def pct_change(ratios: list, pick) -> float:
 
 # ---------------------------------------------------------------------------------------------- Wang et al.
 def analysis(study: str):
-    """The study's `lowres.analysis.<study>` module, or None when it is not there (yet)."""
-    try:
-        return importlib.import_module(f"lowres.analysis.{study}")
-    except ImportError:
-        return None
+    """The study's analysis module (lowres/studies/<study>/analysis.py)."""
+    from lowres import studies
+
+    return studies.analysis(study)
 
 
 def joined(values) -> str:
@@ -329,24 +307,22 @@ def wang_tokens_linear(frames) -> Ours:
 
 # ---------------------------------------------------------------------------------------------- the design
 def on_sst2(df):
-    column = first_column(df, DATASET_COLUMNS)
-    return df[df[column].map(str).str.lower().isin(SST2)] if column else df.iloc[0:0]
-
-
-def method_is(df, pattern: str | None):
-    if pattern is None:
-        return df
-    column = first_column(df, METHOD_COLUMNS)
-    if column is None:
+    if "summary.dataset" not in df.columns:
         return df.iloc[0:0]
-    return df[df[column].map(str).str.contains(pattern, case=False, regex=True)]
+    return df[df["summary.dataset"].map(str).str.lower().isin(SST2)]
 
 
-def best_accuracy(frames, studies, pattern: str | None = None) -> Ours:
-    """The best configuration's seed-mean accuracy on real SST-2 over `studies` (runs matching `pattern`)."""
+def strategy_is(df, strategy: str | None):
+    if strategy is None or "summary.strategy" not in df.columns:
+        return df if strategy is None else df.iloc[0:0]
+    return df[df["summary.strategy"] == strategy]
+
+
+def best_accuracy(frames, studies, strategy: str | None = None) -> Ours:
+    """The best configuration's seed-mean accuracy on real SST-2 over `studies` (runs of `strategy` only)."""
     import pandas as pd
 
-    parts = [method_is(on_sst2(ok_runs(frames, s)), pattern if s == "lora" else None) for s in studies]
+    parts = [strategy_is(on_sst2(ok_runs(frames, s)), strategy) for s in studies]
     df = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) else None
     if df is None or "metrics.accuracy" not in df:
         return not_measured(f"no ok run on real SST-2 with an accuracy in {', '.join(studies)} "
@@ -388,11 +364,11 @@ def rag_accuracy(frames) -> Ours:
 
 def rag_latency(frames) -> Ours:
     df = ok_runs(frames, "rag")
-    column = first_column(df, LATENCY_COLUMNS) if not df.empty else None
-    if column is None:
+    latency = summary_figure(df, "latency_ms") if not df.empty else None
+    if latency is None:
         return not_measured("no ok rag run with an end-to-end latency")
-    values = numeric(df, column).dropna()
-    return evidence(float(values.median()), df, f"median of {column} over {len(values)} run(s)")
+    values = latency.dropna()
+    return evidence(float(values.median()), df, f"median latency per question over {len(values)} run(s)")
 
 
 def mean(values) -> float:
@@ -406,7 +382,7 @@ OURS = {
     "maina_accuracy": lambda f: maina_figure(f, mlm_accuracy, "diff", mean),
     "wang_distil_energy": wang_distil_energy,
     "wang_tokens_linear": wang_tokens_linear,
-    "design_full_ft": lambda f: best_accuracy(f, ["lora", "distil_vs_bert", "quickstart"], r"^full"),
+    "design_full_ft": lambda f: best_accuracy(f, ["lora", "distil_vs_bert", "quickstart"], "full_ft"),
     "design_lora": lambda f: best_accuracy(f, ["lora"], "lora"),
     "design_prompting": lambda f: best_accuracy(f, ["prompting"]),
     "design_rag": rag_accuracy,
@@ -422,7 +398,7 @@ def ours(anchor: Anchor, frames: dict) -> Ours:
     """Our figure for `anchor`; a computation that fails on unexpected data is reported, never raised."""
     try:
         return OURS[anchor.key](frames)
-    except Exception as err:  # noqa: BLE001 - one odd study must not take the anchor table down
+    except COMPUTE_ERRORS as err:  # one odd study must not take the anchor table down
         return not_measured(f"could not compute ({type(err).__name__}: {err})")
 
 

@@ -1,14 +1,15 @@
 """Study parameters: YAML profiles and grid axes -> validated, frozen Params, one per grid point.
 
-Each study `NAME` has `params/NAME.yaml` and a frozen Params class in `lowres.studies.NAME`.
-Everything is checked here, before any kernel starts: unknown study/profile/key, wrong type,
-bad value, empty axis, unresolvable model or dataset, missing data dir.
+Each study `NAME` has `params/NAME.yaml` (notebook, description, profiles, grid axes, seeds, measure) and a
+frozen Params class in lowres/studies/NAME/params.py, the only place a default lives. The `measure` block
+(`Measure`: energy mode, country for carbon, sampling rate, idle baseline) is validated the same way and
+builds each run's Meter. Everything is checked here, before any kernel starts: unknown study/profile/key,
+wrong type, bad value, empty axis, unresolvable model or dataset, missing data dir.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import itertools
 import json
 import hashlib
@@ -23,8 +24,9 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from lowres.paths import params_dir, project_root
 
-YAML_KEYS = {"notebook", "description", "defaults", "grid", "seeds", "profiles"}
-PROFILE_KEYS = {"description", "set", "grid", "seeds"}
+YAML_KEYS = {"notebook", "description", "grid", "seeds", "profiles", "measure"}
+PROFILE_KEYS = {"description", "set", "grid", "seeds", "measure"}
+MEASURE_PREFIX = "measure."  # `--set measure.country_iso_code=ARG`
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
 PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True)
 
@@ -91,6 +93,41 @@ class BaseParams:
         return {"models": models, "datasets": datasets}
 
 
+def check_country(code: str) -> str:
+    """An ISO 3166-1 alpha-3 code that codecarbon has an energy mix for (its carbon intensity source)."""
+    from lowres.meters.carbon import known_countries
+
+    check_name("country_iso_code", code, known_countries())
+    return code
+
+
+def energy_modes() -> tuple:
+    from lowres.meters.core import ENERGY_MODES
+
+    return ENERGY_MODES
+
+
+@params_dataclass
+class Measure:
+    """How a run is metered (lowres.meters.Meter's settings); a `measure:` block in params/<study>.yaml or a
+    profile, or `--set measure.<key>=<value>`."""
+
+    energy: Literal["auto", "nvml", "rapl", "codecarbon", "off"] = "auto"  # == lowres.meters.core.ENERGY_MODES
+    country_iso_code: Annotated[str, AfterValidator(check_country)] = "USA"  # grid carbon intensity for co2_kg
+    sample_hz: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 10.0  # power/memory sampling
+    idle_baseline_s: Annotated[float, Field(ge=0, le=600, allow_inf_nan=False)] = 0.0  # 0: no idle baseline
+
+
+@params_dataclass
+class ClassificationDataParams(BaseParams):
+    """The fields of a study that fine-tunes a classifier on a corpus (quickstart, lora): one set of defaults."""
+
+    model: ModelName = "tiny-bert"
+    dataset: DatasetName = "synthetic-sentiment"
+    train_size: Size = 1024
+    val_size: Size = 200
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyPlan:
     """A study's resolved grid: what `lowres run` will execute."""
@@ -99,33 +136,44 @@ class StudyPlan:
     profile: str
     notebook: Path
     runs: list  # list[BaseParams]
+    measure: Measure = Measure()
 
     def run_ids(self) -> list[str]:
-        return [run_id(self.study, p) for p in self.runs]
+        return [run_id(self.study, p, self.measure) for p in self.runs]
 
 
 def available_studies() -> list[str]:
-    return sorted(p.stem for p in params_dir().glob("*.yaml"))
+    from lowres import studies
+
+    return studies.names()
 
 
 def params_class(study: str) -> type:
-    check_name("study", study, available_studies())
-    module = importlib.import_module(f"lowres.studies.{study}")
-    return module.Params
+    from lowres import studies
+
+    return studies.params_class(study)
 
 
 def check_name(what: str, value: Any, valid: list[str]) -> None:
     if value in valid:
         return
-    hint = difflib.get_close_matches(str(value), valid, n=1)
+    text = str(value)
+    hint = difflib.get_close_matches(text, valid, n=1) or difflib.get_close_matches(text.lower(), valid, n=1)
     did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
     raise ParamsError(f"unknown {what} {value!r}{did_you_mean}; valid: {', '.join(map(str, valid))}")
 
 
-def read_study_yaml(study: str) -> dict:
-    check_name("study", study, available_studies())
+def read_study_yaml(study: str, checked: bool = True) -> dict:
+    """params/<study>.yaml; `checked`: the study must exist and every key must be known."""
+    if checked:
+        check_name("study", study, available_studies())
     path = params_dir() / f"{study}.yaml"
     spec = safe_load(path.read_text()) or {}
+    if not checked:
+        return spec
+    if "defaults" in spec:
+        raise ParamsError(f"{path.name} has a `defaults:` block; defaults live only in the study's Params "
+                          f"(lowres/studies/{study}/params.py) - move them there or into a profile's `set:`")
     for key in spec:
         check_name(f"top-level key in {path.name}", key, sorted(YAML_KEYS))
     for name, profile in (spec.get("profiles") or {}).items():
@@ -200,12 +248,14 @@ def load_params(study: str, profile: str = "smoke", overrides: dict | None = Non
     spec = read_study_yaml(study)
     cls = params_class(study)
     profiles = spec.get("profiles") or {}
-    check_name(f"profile for study {study!r}", profile, sorted(profiles))
+    check_profile(study, profile, sorted(profiles))
     chosen = profiles[profile] or {}
-    defaults = {**(spec.get("defaults") or {}), **(chosen.get("set") or {})}
+    defaults = dict(chosen.get("set") or {})
     grid = {**(spec.get("grid") or {}), **(chosen.get("grid") or {})}
     seeds = chosen.get("seeds", spec.get("seeds", [0]))
     overrides = dict(overrides or {})
+    measure = build_measure({**(spec.get("measure") or {}), **(chosen.get("measure") or {}),
+                             **pop_measure(overrides)}, f"{study}/{profile} measure")
     check_keys(cls, list(defaults) + list(grid), f"{study}.yaml")
     check_keys(cls, overrides, "--set")
     if "seed" in overrides:
@@ -220,7 +270,35 @@ def load_params(study: str, profile: str = "smoke", overrides: dict | None = Non
     notebook = project_root() / spec.get("notebook", "")
     if not spec.get("notebook") or not notebook.is_file():
         raise ParamsError(f"{study}.yaml names notebook {spec.get('notebook')!r}, which does not exist")
-    return StudyPlan(study=study, profile=profile, notebook=notebook, runs=unique(runs))
+    return StudyPlan(study=study, profile=profile, notebook=notebook, runs=unique(runs), measure=measure)
+
+
+def check_profile(study: str, profile, valid: list[str]) -> None:
+    if profile in valid:
+        return
+    hint = difflib.get_close_matches(str(profile), valid, n=1)
+    did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ParamsError(f"study {study!r} has no profile {profile!r}{did_you_mean} (valid: {', '.join(valid)})")
+
+
+def pop_measure(overrides: dict) -> dict:
+    """Take the `measure.<key>` entries out of `--set` overrides (a measurement setting is never a grid axis)."""
+    found = {}
+    for key in [k for k in overrides if k.startswith(MEASURE_PREFIX)]:
+        value = overrides.pop(key)
+        if isinstance(value, list):
+            raise ParamsError(f"--set {key}={value!r}: measurement settings take one value, not a grid axis")
+        found[key[len(MEASURE_PREFIX):]] = value
+    return found
+
+
+def build_measure(values: dict, where: str = "measure") -> Measure:
+    return build_params(Measure, values, where)
+
+
+def measure_dict(measure) -> dict:
+    """A Measure (or a dict of its settings) as the dict result.json stores, defaults filled in."""
+    return to_dict(measure if isinstance(measure, Measure) else build_measure(dict(measure or {})))
 
 
 def as_axis(value) -> list:
@@ -259,8 +337,14 @@ def canonical_json(params) -> str:
     return json.dumps(to_dict(params), sort_keys=True, separators=(",", ":"))
 
 
-def run_id(study: str, params) -> str:
-    digest = hashlib.sha1(canonical_json(params).encode()).hexdigest()[:10]
+def run_id(study: str, params, measure=None) -> str:
+    """study-<hash of the params>; measurement settings other than the defaults are part of the identity (a run
+    metered differently is another run)."""
+    identity = canonical_json(params)
+    settings = measure_dict(measure)
+    if settings != to_dict(Measure()):
+        identity += json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
     rid = f"{study}-{digest}"
     check_run_id(rid)
     return rid
@@ -278,6 +362,6 @@ def params_for_notebook(study: str, values: dict):
 
 
 __all__ = [
-    "BaseParams", "Count", "DatasetName", "Fraction", "ModelName", "Rate", "Seed", "Size", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
+    "BaseParams", "Count", "DatasetName", "Measure", "Fraction", "ModelName", "Rate", "Seed", "Size", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
     "load_params", "params_dataclass", "parse_overrides", "run_id", "params_for_notebook", "to_dict",
 ]

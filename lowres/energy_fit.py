@@ -19,10 +19,10 @@ import lightning as L
 import numpy as np
 
 from lowres.data.modules import TokenCounter, fill_counts
+from lowres.results import energy_and_source
 
 WINDOW_PREFIX = "steps_"
 WINDOW_PATTERN = re.compile(rf"^{WINDOW_PREFIX}\d+$")
-ENERGY_PARTS = ("gpu_energy_j", "cpu_energy_j", "dram_energy_j")
 # (x, y) pairs the study fits: energy and (measured) wall time against tokens, and energy against wall time
 STANDARD_FITS = (("padded_tokens", "energy_j"), ("padded_tokens", "wall_s"), ("wall_s", "energy_j"))
 UNITS = {"energy_j": "J", "wall_s": "s", "padded_tokens": "token", "tokens": "token", "samples": "sample",
@@ -121,18 +121,6 @@ def fit_notes(fits) -> list[str]:
     if fits is None or fits.empty or "note" not in fits:
         return []
     return [f"{f.y} vs {f.x}: {f.note}" for _, f in fits.iterrows() if isinstance(f.note, str) and f.note]
-
-
-def energy_and_source(measurement: dict) -> tuple[float | None, str]:
-    """Total energy of a window (GPUs + CPU package + DRAM, over the figures present) and where it came from."""
-    values, sources = [], set()
-    for part in ENERGY_PARTS:
-        value = measurement.get(part)
-        present = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
-        if present:
-            values.extend(present)
-            sources.update(str((measurement.get("sources") or {}).get(part, "unknown")).split(","))
-    return (sum(values) if values else None), (", ".join(sorted(sources)) or "unavailable")
 
 
 def window_points(measurements: dict, pattern: re.Pattern = WINDOW_PATTERN):

@@ -1,7 +1,7 @@
 """Masked-language-model domain adaptation (Maina et al. 2025): the LightningModule, its data and one fit.
 
 ```python
-plan = parallel.plan("ddp", batch_size=64, processes=2)        # or mlm.plan_for(run.params)
+plan = parallel.plan("ddp", batch_size=64, processes=2)        # the precision study: steps.plan_for(params)
 dm = MLMAdaptationDataModule(corpus, tokenizer, batch_size=plan.loader_batch_size, seed=seed)
 module = MLMModule(models.load_model(name, "mlm"), lr=lr, head="masked")
 record = fit_mlm(module, dm, plan, run.meter, precision="bf16-mixed", epochs=3, record_dir=run.dir)
@@ -27,7 +27,7 @@ import torch
 from torchmetrics.aggregation import MeanMetric
 
 from lowres import parallel, train
-from lowres.data.modules import CountingCollator, MaxLengthMLMCollator, MLMDataModule, TokenizedDataset
+from lowres.data.modules import CountingCollator, MLMDataModule, TokenizedDataset
 
 VAL_MASK_SEED = 20250101  # fixed: training seeds vary the training, never the validation questions' masks
 RECORD_FILE = "fit_record.json"
@@ -146,18 +146,14 @@ class MLMAdaptationDataModule(MLMDataModule):
     `run.seed_everything`; transformers' `seed=` form refuses to run inside DDP worker processes), and fixed
     validation masks (`premask`) padded with labels = -100."""
 
-    def setup(self, stage: str | None = None):
-        if self.train_set is None:
-            self.train_set = self.encode(self.corpus.train)
-            self.val_set = premask(self.encode(self.corpus.val), self.tokenizer, self.mlm_probability)
+    def build_sets(self) -> tuple:
+        return self.encode(self.corpus.train), premask(self.encode(self.corpus.val), self.tokenizer,
+                                                       self.mlm_probability)
 
-    def make_collator(self, counter):
+    def masking_collator(self):
         from transformers import DataCollatorForLanguageModeling
 
-        inner = DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=self.mlm_probability)
-        if self.padding == "max_length":
-            inner = MaxLengthMLMCollator(inner, self.tokenizer, self.max_length)
-        return CountingCollator(inner, counter)
+        return DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=self.mlm_probability)
 
     def val_dataloader(self):
         from torch.utils.data import DataLoader, SequentialSampler
@@ -235,40 +231,3 @@ def fit_mlm(module: MLMModule, datamodule: MLMAdaptationDataModule, parallel_pla
     record = export.collect()
     return FitRecord(record["history"], parallel.precision_record(trainer, precision, parallel_plan.accelerator),
                      parallel_plan.to_dict(), trainer)
-
-
-# -- the steps a study notebook takes, from its Params (lowres.studies.precision.Params) ----------------------------
-def plan_for(params) -> parallel.ParallelPlan:
-    """The run's parallel plan: strategy, processes, per-rank and total batch, threads."""
-    return parallel.plan(params.strategy, params.batch_size, processes=params.processes,
-                         accelerator=params.accelerator, batch_size_scope=params.batch_size_scope,
-                         torch_threads=params.threads or 0)
-
-
-def load_datamodule(params, tokenizer, parallel_plan: parallel.ParallelPlan) -> MLMAdaptationDataModule:
-    """The corpus (train/val questions) tokenized, with each process's loader yielding the plan's batch."""
-    from lowres import data
-
-    corpus = data.load_corpus(params.dataset, train_size=params.train_size, val_size=params.val_size,
-                              seed=params.seed)
-    datamodule = MLMAdaptationDataModule(corpus, tokenizer, mlm_probability=params.mlm_probability,
-                                         batch_size=parallel_plan.loader_batch_size, max_length=params.max_length,
-                                         padding=params.padding, seed=params.seed)
-    datamodule.setup()
-    return datamodule
-
-
-def build_module(params, parallel_plan: parallel.ParallelPlan) -> MLMModule:
-    """The registry model with its MLM head, and the learning rate after the optional linear scaling rule."""
-    from lowres import models
-
-    lr = parallel.scaled_lr(params.lr, parallel_plan.total_batch_size, params.lr_scaling, params.lr_reference_batch)
-    return MLMModule(models.load_model(params.model, "mlm"), lr=lr, warmup_ratio=params.warmup_ratio,
-                     head=params.mlm_head)
-
-
-def history_frame(record: FitRecord):
-    """Per-epoch scores as a DataFrame (one row per epoch)."""
-    import pandas as pd
-
-    return pd.DataFrame(record.history)

@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from lowres.classification_metrics import classification_scores
+
 SENTIMENT_DESCRIPTIONS = {0: ["This is a negative review.", "Terrible, boring and disappointing."],
                           1: ["This is a positive review.", "Wonderful, moving and delightful."]}
 SENTIMENT_VERBALIZERS = {0: "negative", 1: "positive"}
@@ -68,21 +70,6 @@ def draw_balanced(rows: Sequence, k: int, seed: int = 0) -> list[tuple[str, int]
     return [(texts[i], labels[i]) for i in picked]
 
 
-def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
-    return float(np.mean(np.asarray(predictions) == np.asarray(labels))) if len(labels) else float("nan")
-
-
-def macro_f1(predictions: Sequence[int], labels: Sequence[int]) -> float:
-    """Mean over the labels present in gold or predictions of per-label F1 (0 when a label is never hit)."""
-    pred, gold = np.asarray(predictions), np.asarray(labels)
-    scores = []
-    for y in sorted(set(gold.tolist()) | set(pred.tolist())):
-        tp = int(np.sum((pred == y) & (gold == y)))
-        denom = int(np.sum(pred == y)) + int(np.sum(gold == y))
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores)) if scores else float("nan")
-
-
 def template_spread(results: Sequence[PromptResult], metric: str = "accuracy") -> dict:
     """Prompt sensitivity: mean, std, min, max and max-min of a metric across templates."""
     values = np.asarray([getattr(r, metric) for r in results], dtype=float)
@@ -92,7 +79,8 @@ def template_spread(results: Sequence[PromptResult], metric: str = "accuracy") -
 
 def _result(method, shots, template, labels, predictions, seconds, tokens, setup_s=0.0) -> PromptResult:
     n = len(labels)
-    return PromptResult(method, shots, template, n, accuracy(predictions, labels), macro_f1(predictions, labels),
+    scores = classification_scores(predictions, labels)
+    return PromptResult(method, shots, template, n, scores["accuracy"], scores["f1"],
                         1e3 * seconds / max(n, 1), float(np.mean(tokens)) if len(tokens) else float("nan"),
                         setup_s, [int(p) for p in predictions])
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from lowres.data.corpora import subsample
-from lowres.data.modules import CountingCollator, TokenDataModule, TokenizedDataset
+from lowres.data.modules import TokenDataModule, TokenizedDataset
 from lowres.qa_metrics import squad_scores
 from lowres.train import HFModule
 
@@ -106,16 +106,10 @@ class QADataModule(TokenDataModule):
         self.train_questions, self.val_questions, self.doc_stride = train_questions, val_questions, doc_stride
         self.val_meta: list[dict] = []
 
-    def setup(self, stage: str | None = None):
-        if self.train_set is None:
-            self.train_set = train_features(self.tokenizer, self.train_questions, self.max_length, self.doc_stride)
-            self.val_set, self.val_meta = eval_features(self.tokenizer, self.val_questions, self.max_length,
-                                                        self.doc_stride)
-
-    def make_collator(self, counter):
-        from transformers import DataCollatorWithPadding
-
-        return CountingCollator(DataCollatorWithPadding(self.tokenizer, **self.pad_kwargs()), counter)
+    def build_sets(self) -> tuple:
+        train = train_features(self.tokenizer, self.train_questions, self.max_length, self.doc_stride)
+        val, self.val_meta = eval_features(self.tokenizer, self.val_questions, self.max_length, self.doc_stride)
+        return train, val
 
 
 class QAModule(HFModule):

@@ -2,23 +2,21 @@
 
 `notebooks/07_report.ipynb` calls these functions; `lowres report` executes that notebook with papermill and
 exports it to HTML with the figures as PNG files beside it. A study without results is listed as "not run";
-a study's own analysis functions (`lowres.analysis.<study>.key_table/key_figure`) draw its section, and when
-they are missing or fail on the data, a generic table of its results is shown instead and the section says so.
-Nothing here raises on odd results: a failed run is shown as failed, never crashes the report.
+a study's own analysis functions (`lowres/studies/<study>/analysis.py`: key_table/key_figure) draw its section;
+a study without an analysis module, or whose analysis fails on these results, gets a generic table and the
+section says why. Run-level costs (energy, latency, memory, strategy, quality) are the run summaries
+(`lowres.summary`). Nothing here raises on odd results: a failed or invalid run is listed, never crashes the report.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
-import re
 from pathlib import Path
 
+from lowres.memory import GB
 from lowres.paths import outputs_dir as default_outputs_dir
 from lowres.paths import project_root
-from lowres.results import number
 
-KNOWN_STUDIES = ("quickstart", "precision", "parallelism", "distil_vs_bert", "lora", "rag", "prompting", "selector")
 NOTEBOOK = Path("notebooks") / "07_report.ipynb"
 REPORT_NAME = "report"
 DEMO_SUMMARY = "demo_summary.json"
@@ -33,13 +31,13 @@ def resolve_outputs(outputs=None) -> Path:
 
 
 def study_names(outputs=None) -> list[str]:
-    """The known studies in order, then any other study with params/<study>.yaml or results in `outputs`."""
-    from lowres.config import available_studies
+    """Every registered study in notebook order, then any other folder of results in `outputs`."""
+    from lowres import studies
 
     base = resolve_outputs(outputs)
     found = {p.parent.parent.name for p in base.glob("*/*/result.json")} if base.is_dir() else set()
-    extra = sorted((set(available_studies()) | found) - set(KNOWN_STUDIES) - {REPORT_NAME})
-    return [*KNOWN_STUDIES, *extra]
+    known = studies.names()
+    return [*known, *sorted(found - set(known) - {REPORT_NAME})]
 
 
 def collect_all(outputs=None) -> dict:
@@ -98,19 +96,18 @@ class Section:
     figure: object = None
 
 
+ANALYSIS_ERRORS = (KeyError, ValueError, TypeError, IndexError, ZeroDivisionError)  # odd data, not a bug in lowres
+
+
 def analysis_module(study: str):
-    """(module, None) or (None, why): the study's `lowres.analysis.<study>` with key_table and key_figure."""
-    name = f"lowres.analysis.{study}"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name == name:
-            return None, f"no analysis module `{name}` yet"
-        return None, f"`{name}` failed to import ({type(err).__name__}: {err})"
-    except Exception as err:  # noqa: BLE001 - a broken module is reported, not fatal
-        return None, f"`{name}` failed to import ({type(err).__name__}: {err})"
+    """(module, None) or (None, why): the study's analysis module with key_table and key_figure."""
+    from lowres import studies
+
+    module = studies.analysis(study)
+    if module is None:
+        return None, f"study `{study}` has no analysis module"
     missing = [f for f in ("key_table", "key_figure") if not hasattr(module, f)]
-    return (None, f"`{name}` lacks {', '.join(missing)}") if missing else (module, None)
+    return (None, f"`{module.__name__}` lacks {', '.join(missing)}") if missing else (module, None)
 
 
 def failed_runs(frame):
@@ -154,7 +151,7 @@ def add_analysis(section: Section, frame) -> None:
             section.tables.append(("Key table", module.key_table(frame)))
             section.figure = figure_of(module.key_figure(frame))
             return
-        except Exception as err:  # noqa: BLE001 - a failing analysis must not stop the report
+        except ANALYSIS_ERRORS as err:  # results the analysis cannot read must not stop the report
             why = f"its analysis failed on these results ({type(err).__name__}: {err})"
             close(section.figure)
             section.figure = None
@@ -195,93 +192,39 @@ def show(section: Section) -> None:
 
 # ---------------------------------------------------------------------------------------------- quality vs cost
 POINT_STUDIES = ("quickstart", "distil_vs_bert", "lora", "prompting", "rag")
-METHOD_COLUMNS = ("params.method", "params.strategy", "params.adapter", "params.mode")
-STUDY_STRATEGY = {"quickstart": "full_ft", "distil_vs_bert": "full_ft", "lora": "lora", "prompting": "prompting",
-                  "rag": "rag"}
-LATENCY_COLUMNS = ("metrics.inference.fp32.latency_ms_b1_p50", "metrics.latency_p50_ms", "metrics.latency_ms")
-INFERENCE_WINDOWS = ("eval", "inference", "generate", "predict", "test")
-SUB_WINDOW = re.compile(r"_\d+$")  # train_epoch_0, validate_epoch_1, steps_3: parts of a top-level window
-ENERGY_FIGURES = ("gpu_energy_j.sum", "cpu_energy_j", "dram_energy_j")
 COSTS = {"energy_j": "energy of the run (J)", "latency_ms": "latency per example (ms)",
          "peak_memory_gb": "peak memory (GB)"}
-
-
-def strategy_of(study: str, row) -> str:
-    for column in METHOD_COLUMNS:
-        method = str(row.get(column) or "").lower()
-        if method.startswith("full"):
-            return "full_ft"
-        if "lora" in method:
-            return "lora"
-    return STUDY_STRATEGY.get(study, study)
-
-
-def top_windows(row) -> list[str]:
-    names = {c.split(".")[0] for c in row.index if isinstance(c, str) and c.endswith(".wall_s")}
-    return sorted(n for n in names if not SUB_WINDOW.search(n) and n not in ("params", "metrics", "env"))
-
-
-def run_energy(row):
-    """Energy of the whole run: GPU + CPU + DRAM over its top-level windows (None when none was measured)."""
-    parts = [v for w in top_windows(row) for f in ENERGY_FIGURES if (v := number(row, f"{w}.{f}")) is not None]
-    return sum(parts) if parts else None
-
-
-def run_latency(row):
-    found = next((v for c in LATENCY_COLUMNS if (v := number(row, c)) is not None), None)
-    if found is not None:
-        return found, "measured latency"
-    for window in INFERENCE_WINDOWS:
-        wall, samples = number(row, f"{window}.wall_s"), number(row, f"{window}.samples")
-        if wall and samples:
-            return 1000 * wall / samples, f"{window} time per example (batched)"
-    return None, None
-
-
-def run_peak_memory(row):
-    """(GB, kind): the largest GPU peak (summed over devices) of any window, else the largest CPU RSS."""
-    columns = [c for c in row.index if isinstance(c, str)]
-    gpu = [v for c in columns if c.endswith(".peak_gpu_mem_bytes.sum") and (v := number(row, c)) is not None]
-    if gpu:
-        return max(gpu) / 2**30, "GPU"
-    cpu = [v for c in columns if c.endswith(".peak_cpu_rss_bytes") and (v := number(row, c)) is not None]
-    return (max(cpu) / 2**30, "CPU RSS") if cpu else (None, None)
+POINT_COLUMNS = {"study": "study", "run_id": "run_id", "summary.strategy": "strategy", "summary.model": "model",
+                 "summary.dataset": "dataset", "summary.quality": "accuracy", "summary.energy_j": "energy_j",
+                 "summary.energy_source": "energy source", "summary.latency_ms": "latency_ms",
+                 "summary.latency_kind": "latency kind", "summary.peak_memory_bytes": "peak_memory_gb",
+                 "summary.memory_kind": "memory kind", "summary.hardware": "hardware"}
 
 
 def strategy_points(frames: dict):
-    """One row per ok classification run with an accuracy: strategy, model, dataset, accuracy and its costs."""
+    """One row per ok classification run with an accuracy: strategy, model, dataset, accuracy and its costs,
+    all read from the run summaries."""
     import pandas as pd
 
-    from lowres.anchors import model_name
-
-    rows = []
+    parts = []
     for study in POINT_STUDIES:
         frame = frames.get(study)
-        if frame is None or frame.empty or "metrics.accuracy" not in frame:
+        if frame is None or frame.empty or "summary.quality_metric" not in frame:
             continue
-        for _, row in frame[frame["status"] == "ok"].iterrows():
-            accuracy = number(row, "metrics.accuracy")
-            if accuracy is None:
-                continue
-            latency, latency_kind = run_latency(row)
-            memory, memory_kind = run_peak_memory(row)
-            rows.append({"study": study, "run_id": row["run_id"], "strategy": strategy_of(study, row),
-                         "model": model_name(row), "dataset": row.get("params.dataset"), "accuracy": accuracy,
-                         "energy_j": run_energy(row), "latency_ms": latency, "latency kind": latency_kind,
-                         "peak_memory_gb": memory, "memory kind": memory_kind,
-                         "hardware": row.get("env.gpu_names") or row.get("env.cpu_model")})
-    return pd.DataFrame(rows)
+        ok = frame[(frame["status"] == "ok") & (frame["summary.quality_metric"] == "accuracy")]
+        parts.append(pd.DataFrame({name: ok[c] if c in ok else None for c, name in POINT_COLUMNS.items()}))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=list(POINT_COLUMNS.values()))
+    points = pd.concat(parts, ignore_index=True).dropna(subset=["accuracy"]).reset_index(drop=True)
+    return points.assign(peak_memory_gb=pd.to_numeric(points["peak_memory_gb"], errors="coerce") / GB)
 
 
-def pareto_front_function():
-    """The Pareto-front test of the LoRA study's analysis (one implementation for both), or None."""
-    module, _ = analysis_module("lora")
-    return getattr(module, "pareto_front", None)
+def draw_front(ax, data, cost: str) -> None:
+    from lowres.analysis import pareto_front
 
-
-def draw_front(ax, data, cost: str, front) -> None:
     for _, group in data.groupby("dataset"):
-        group = group[front(group, cost)].sort_values(cost)
+        group = group[pareto_front(group, cost)].sort_values(cost)
         ax.plot(group[cost], group["accuracy"], "k--", lw=1, drawstyle="steps-post")
 
 
@@ -296,7 +239,6 @@ def pareto_figure(points):
     orders = {"hue_order": sorted(points["strategy"].unique()), "style_order": sorted(points["dataset"].map(str).unique())}
     points = points.assign(dataset=points["dataset"].map(str))
     legend_on = [c for c in COSTS if points[c].notna().any()][-1:]
-    front = pareto_front_function()
     for ax, (cost, label) in zip(axes, COSTS.items()):
         data = points.dropna(subset=[cost])
         if data.empty:
@@ -304,12 +246,10 @@ def pareto_figure(points):
             continue
         sns.scatterplot(data=data, x=cost, y="accuracy", hue="strategy", style="dataset", s=70, ax=ax,
                         legend=cost in legend_on, **orders)
-        if front is not None:
-            draw_front(ax, data, cost, front)
+        draw_front(ax, data, cost)
         if data[cost].max() > 100 * max(data[cost].min(), 1e-12):
             ax.set_xscale("log")
-        ax.set(title=f"accuracy vs {label}" + ("" if front else "\n(front not drawn: lowres.analysis.lora missing)"),
-               xlabel=label)
+        ax.set(title=f"accuracy vs {label}", xlabel=label)
     for ax in axes:
         if ax.get_legend() is not None:
             sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
@@ -321,17 +261,14 @@ def pareto_figure(points):
 def recommendation(outputs=None, task: str = "classification", latency_ms: float = 200.0,
                    dataset_size: int | None = 10_000):
     """The selector's plan for this machine, calibrated by results measured on it; a clear line otherwise."""
-    try:
-        from lowres import selector
-    except ImportError as err:
-        return f"selector not available (lowres.selector could not be imported: {err})"
-    try:
-        from lowres.env import fingerprint
+    from lowres import selector
+    from lowres.env import fingerprint
 
+    try:
         return selector.recommend(task, latency_ms=latency_ms, dataset_size=dataset_size,
                                   fingerprint=fingerprint()["fingerprint"], outputs=resolve_outputs(outputs))
-    except Exception as err:  # noqa: BLE001 - the report goes on without a plan
-        return f"the selector could not recommend ({type(err).__name__}: {err})"
+    except selector.SelectorError as err:
+        return f"the selector could not recommend: {err}"
 
 
 def save_tables(out_dir, **tables) -> list:
@@ -407,6 +344,7 @@ def export_html(notebook: Path, out: Path, name: str = REPORT_NAME) -> Path:
 def build_report(outputs=None, out=None, kernel_name: str = "lowres") -> tuple[bool, Path | None]:
     """Execute the report notebook on `outputs` into `out`, export HTML; (notebook ran cleanly, html path)."""
     import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
 
     from lowres.runner import check_kernel
 
@@ -420,7 +358,7 @@ def build_report(outputs=None, out=None, kernel_name: str = "lowres") -> tuple[b
     try:
         pm.execute_notebook(str(notebook), str(executed), parameters={"outputs_dir": str(outputs), "out_dir": str(out)},
                             kernel_name=kernel_name, cwd=str(notebook.parent), progress_bar=True, log_output=False)
-    except Exception as err:  # noqa: BLE001 - papermill saved the notebook up to the error; export it anyway
+    except PapermillExecutionError as err:  # papermill saved the notebook up to the error; export it anyway
         ok = False
         print(f"the report notebook stopped: {getattr(err, 'ename', type(err).__name__)}: "
               f"{getattr(err, 'evalue', err)}")

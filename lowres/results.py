@@ -217,13 +217,17 @@ ENV_COLUMNS = ("hostname", "cpu_model", "gpu_names", "fingerprint", "git_sha", "
 
 
 def result_row(result: RunResult) -> dict:
-    """One tidy row: identity, params.*, metrics.*, <window>.<field>, env.<key>, error."""
-    row = {"study": result.study, "run_id": result.run_id, "status": result.status,
-           "started_at": result.started_at, "finished_at": result.finished_at}
+    """One tidy row: identity, summary.* (lowres.summary: what every consumer reads), params.*, metrics.*,
+    <window>.<field>, measure.*, env.<key>, error."""
+    from lowres.summary import summary_columns
+
+    row = {"study": result.study, "run_id": result.run_id, "status": result.status, "profile": result.profile,
+           "started_at": result.started_at, "finished_at": result.finished_at, **summary_columns(result)}
     flatten("params", result.params, row)
     flatten("metrics", result.metrics, row)
     for window, measurement in (result.measurements or {}).items():
         flatten(window, measurement, row)
+    flatten("measure", result.measure, row)
     for key in ENV_COLUMNS:
         row[f"env.{key}"] = (result.env or {}).get(key)
     row["error"] = (result.error or {}).get("message")
@@ -276,3 +280,26 @@ def measurement_table(meter_or_dict):
         row["energy_source"] = ", ".join(sorted({str(v) for v in (m.get("sources") or {}).values()})) or None
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def energy_and_source(measurement: dict) -> tuple[float | None, str]:
+    """Total energy of one window (GPUs + CPU package + DRAM, over the figures present) and where it came from:
+    lowres.meters.Measurement.energy_j / energy_sources, the one definition of a window's energy."""
+    from lowres.meters.core import Measurement
+
+    m = Measurement.from_dict({"name": "window", **measurement})
+    return m.energy_j, ", ".join(sorted(m.energy_sources())) or "unavailable"
+
+
+def energy_per_sample(*measurements: dict | None) -> tuple[float | None, str]:
+    """Joules per sample over windows that each covered the same samples, and where the figures came from."""
+    total, sources, samples = 0.0, set(), None
+    for m in measurements:
+        joules, source = energy_and_source(m) if m else (None, "unavailable")
+        if joules is None or not m.get("samples"):
+            return None, "unavailable"
+        total, samples = total + joules, m["samples"]
+        sources |= set(source.split(", "))
+    if samples is None:
+        return None, "unavailable"
+    return total / samples, ", ".join(sorted(sources - {"unavailable"})) or "unavailable"

@@ -56,7 +56,7 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> None:
                                  f"`python -m ipykernel install --sys-prefix --name {kernel_name}`)") from None
 
 
-def trusted_ok(folder: Path, study: str, rid: str, params) -> tuple[bool, str]:
+def trusted_ok(folder: Path, study: str, rid: str, params, measure=None) -> tuple[bool, str]:
     """(True, "") when `folder` holds an ok run of exactly these params with its notebook; else (False, why).
     A result is trusted only when it passes the schema, names this study and run id, records the params
     the plan asks for, and its executed notebook is beside it."""
@@ -68,18 +68,21 @@ def trusted_ok(folder: Path, study: str, rid: str, params) -> tuple[bool, str]:
         return False, f"previous result invalid ({err}); re-running"
     if result.status != "ok":
         return False, ""
-    if (result.study, result.run_id) != (study, rid) or result.params != config.to_dict(params):
+    same = result.params == config.to_dict(params) and config.measure_dict(result.measure) == config.measure_dict(measure)
+    if (result.study, result.run_id) != (study, rid) or not same:
         return False, "previous result names other params or another run; re-running"
     if not (folder / results.NOTEBOOK_FILE).is_file():
         return False, "previous ok result has no executed notebook; re-running"
     return True, ""
 
 
-def record_failure(study: str, rid: str, params, folder: Path, status: str, error: dict, started: str) -> None:
+def record_failure(plan: config.StudyPlan, rid: str, params, folder: Path, status: str, error: dict,
+                   started: str) -> None:
     from lowres.env import fingerprint
 
-    result = results.RunResult(study=study, run_id=rid, status=status, params=config.to_dict(params),
-                               env=fingerprint(), error=error, started_at=started, finished_at=results.utc_now())
+    result = results.RunResult(study=plan.study, run_id=rid, status=status, params=config.to_dict(params),
+                               env=fingerprint(), error=error, started_at=started, finished_at=results.utc_now(),
+                               profile=plan.profile, measure=config.to_dict(plan.measure))
     results.save_result(result, folder)
 
 
@@ -90,25 +93,26 @@ def execute_notebook(plan: config.StudyPlan, params, rid: str, folder: Path, tim
 
     started = results.utc_now()
     watch = kernels.KernelWatch()
-    injected = {**config.to_dict(params), "run_id": rid, "output_dir": str(folder)}
+    injected = {**config.to_dict(params), "study": plan.study, "profile": plan.profile,
+                "measure": config.to_dict(plan.measure), "run_id": rid, "output_dir": str(folder)}
     try:
         pm.execute_notebook(str(plan.notebook), str(folder / results.NOTEBOOK_FILE), parameters=injected,
                             kernel_name=kernel_name, cwd=str(plan.notebook.parent), progress_bar=False,
                             execution_timeout=timeout, log_output=False, request_save_on_cell_execute=True,
                             kernel_manager_class=kernels.manager_class_for(watch), shutdown_kernel="immediate")
         watch.reap()
-        return finalize_success(plan.study, rid, params, folder, started)
+        return finalize_success(plan, rid, params, folder, started)
     except Exception as exc:  # noqa: BLE001 - every failure of the notebook is recorded, the grid goes on
         watch.reap()
         status, error = kernels.classify_failure(exc, watch)
-        record_failure(plan.study, rid, params, folder, status, error, started)
+        record_failure(plan, rid, params, folder, status, error, started)
         return status, f"{error.get('type')}: {first_line(error.get('message'))}"
 
 
 def execute_one(plan: config.StudyPlan, params, timeout: int | None, kernel_name: str, force: bool = False) -> RunOutcome:
     """Claim the run, skip it when a trusted ok result exists (unless forced), else execute a new attempt
     beside the committed one and commit it when it finishes."""
-    rid = config.run_id(plan.study, params)
+    rid = config.run_id(plan.study, params, plan.measure)
     run = run_dir(plan.study, rid)
     owned = attempts.claim(plan.study, rid)
     if isinstance(owned, str):
@@ -116,7 +120,7 @@ def execute_one(plan: config.StudyPlan, params, timeout: int | None, kernel_name
     t0 = time.perf_counter()
     try:
         attempts.recover(plan.study, rid, run)
-        done, why = trusted_ok(run, plan.study, rid, params)
+        done, why = trusted_ok(run, plan.study, rid, params, plan.measure)
         if done and not force:
             return RunOutcome(rid, "skipped", 0.0, config.to_dict(params), "already ok (use --force)")
         attempts.discard_stale_attempts(plan.study, rid)
@@ -134,13 +138,13 @@ def first_line(text, limit: int = 160) -> str:
     return line if len(line) <= limit else line[:limit] + "..."
 
 
-def finalize_success(study: str, rid: str, params, folder: Path, started: str) -> tuple[str, str]:
+def finalize_success(plan: config.StudyPlan, rid: str, params, folder: Path, started: str) -> tuple[str, str]:
     """The notebook finished: its result must exist, pass the schema and be this run's; else record why not."""
     try:
         result = results.load_result(folder)
     except (FileNotFoundError, results.CorruptResult) as err:
         error = {"type": "NoResult", "message": f"the notebook finished without saving a valid result ({err})"}
-        record_failure(study, rid, params, folder, "failed", error, started)
+        record_failure(plan, rid, params, folder, "failed", error, started)
         return "failed", error["message"]
     return result.status, ""
 
@@ -155,14 +159,14 @@ def run_study(study: str, profile: str = "smoke", overrides: dict | None = None,
     plan = config.load_params(study, profile, overrides)
     check_resources(plan)
     if dry_run:
-        return [RunOutcome(config.run_id(study, p), "planned", 0.0, config.to_dict(p)) for p in plan.runs]
+        return [RunOutcome(rid, "planned", 0.0, config.to_dict(p)) for rid, p in zip(plan.run_ids(), plan.runs)]
     check_kernel(kernel_name)
     kernels.install_exit_handlers()
     kernels.sweep_connection_files()
     outcomes = []
     bar = tqdm(plan.runs, desc=f"{study}/{profile}", unit="run", file=out, dynamic_ncols=True)
-    for params in bar:
-        bar.set_postfix_str(config.run_id(study, params))
+    for rid, params in zip(plan.run_ids(), bar):
+        bar.set_postfix_str(rid)
         outcomes.append(execute_one(plan, params, timeout, kernel_name, force))
     bar.close()
     return outcomes

@@ -18,8 +18,9 @@ are data (`STRATEGY_RULES`, `SIZE_RULES`, `PRECISION_RULES`: conditions on the f
    power of two that fits. A strategy with no fitting configuration drops out (when all the rules' choices
    drop out, the other strategies are tried, and the plan says so).
 5. Parallelism: DDP when training on more than one GPU, one replica per GPU for inference.
-6. Choice: when measured results of the studies (lora, distil_vs_bert, rag, prompting, precision) exist for
-   this hardware (same `lowres.env` fingerprint) and this task (smoke runs excluded), the remaining strategy
+6. Choice: when measured results of any study exist for this hardware (same `lowres.env` fingerprint) and
+   this task (each run's summary, `lowres.summary`, names its task, strategy, headline quality and costs;
+   runs that cannot stand for real quality - smoke profile, tiny models, synthetic data - excluded), the remaining strategy
    that is best on the measured quality-cost Pareto front wins, compared on one dataset and metric: the
    highest quality with accuracy priority, otherwise the cheapest within 0.01 of the best quality.
    Otherwise the first remaining strategy in preference order (rules only).
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import difflib
 import html
 import json
 import math
@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 from lowres import memory
+from lowres.analysis import pareto_mask
 from lowres.config import ParamsError
 from lowres.results import number
 
@@ -65,7 +66,6 @@ MODELS = {  # (task kind, size) -> model
     ("classification", "large"): "bert-large-uncased", ("generation", "small"): "google/flan-t5-small",
     ("generation", "medium"): "google/flan-t5-base", ("generation", "large"): "google/flan-t5-xl"}
 SIZES = ("large", "medium", "small")
-EVIDENCE_STUDIES = ("lora", "distil_vs_bert", "rag", "prompting", "precision")
 
 
 class SelectorError(ParamsError):
@@ -150,11 +150,14 @@ def rules_table():
 
 # ---------------------------------------------------------------------------------------------- inputs
 def check_choice(what: str, value, valid) -> str:
-    if value in valid:
-        return value
-    hint = difflib.get_close_matches(str(value).lower(), valid, n=1)
-    did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
-    raise SelectorError(f"unknown {what} {value!r}{did_you_mean}; valid: {', '.join(valid)}")
+    """lowres.config.check_name (one "did you mean" for every choice), raised as a SelectorError."""
+    from lowres.config import check_name
+
+    try:
+        check_name(what, value, list(valid))
+    except ParamsError as err:
+        raise SelectorError(str(err)) from None
+    return value
 
 
 # Upper bounds: beyond them an input is a typo, not a machine (a plan for 10^6 GPUs or a 1 ns budget is noise).
@@ -373,91 +376,30 @@ class Evidence:
                 f"{self.quality:.3f}, {cost}")
 
 
-QUALITY_METRICS = ("accuracy", "f1", "exact_match", "rougeL", "rouge_l", "p_at_1", "p_at_k", "mlm_accuracy")
-METHOD_STRATEGY = {"lora": "lora", "lora-8bit": "lora", "qlora": "lora", "full": "full_ft", "full_ft": "full_ft",
-                   "finetune": "full_ft", "rag": "rag", "prompting": "prompting", "zero_shot": "prompting",
-                   "few_shot": "prompting"}
-STUDY_STRATEGY = {"lora": "lora", "distil_vs_bert": "full_ft", "rag": "rag", "prompting": "prompting",
-                  "precision": "full_ft"}
-DATASET_TASKS = {"classification": "classification", "kb": "qa"}
-LATENCY_METRICS = ("latency_ms", "latency_ms_b1_p50", "latency_p50_ms")  # per request, as the studies save it
-LATENCY_WINDOWS = ("inference", "generate", "eval", "predict", "test")  # else wall time per sample of a window
-MODEL_PARAMS = ("model", "generator", "embedder")  # distil_vs_bert names its model by `variant` (+ `_model`)
-
-
-def dataset_task(name) -> str | None:
-    try:
-        from lowres.data.corpora import HUB_ONLY, REAL, SYNTHETIC
-    except ImportError:  # pragma: no cover - the data package is part of lowres
-        return None
-    kinds = {**{k: v[0] for k, v in REAL.items()}, **SYNTHETIC, **HUB_ONLY}
-    return DATASET_TASKS.get(kinds.get(name))
-
-
-def run_strategy(study: str, row) -> str:
-    for column in ("params.strategy", "params.method", "params.adapter", "params.mode"):
-        name = row.get(column)
-        if isinstance(name, str) and name.lower() in METHOD_STRATEGY:
-            return METHOD_STRATEGY[name.lower()]
-    return STUDY_STRATEGY[study]
-
-
-def run_costs(row, hardware: str) -> dict:
-    columns = [c for c in row.index if isinstance(c, str)]
-    if hardware == "gpu":
-        mem = [number(row, c) for c in columns if ".peak_gpu_mem_bytes." in c and not c.endswith(".sum")]
-    else:
-        mem = [number(row, c) for c in columns if c.endswith(".peak_cpu_rss_bytes")]
-    mem = [m for m in mem if m is not None]
-    energy = [number(row, c) for c in columns if c.endswith(".gpu_energy_j.sum") or c.endswith(".cpu_energy_j")]
-    energy = [e for e in energy if e is not None]
-    latency = next((number(row, f"metrics.{m}") for m in LATENCY_METRICS if number(row, f"metrics.{m}") is not None),
-                   None)
-    for window in LATENCY_WINDOWS:
-        wall, samples = number(row, f"{window}.wall_s"), number(row, f"{window}.samples")
-        if latency is None and wall and samples:
-            latency = 1000 * wall / samples
-    return {"peak_memory_gb": max(mem) / memory.GB if mem else None, "latency_ms": latency,
-            "energy_j": sum(energy) if energy else None}
-
-
-def text(row, column) -> str | None:
-    raw = row.get(column)
-    return raw if isinstance(raw, str) and raw else None
-
-
-def run_model(row) -> str | None:
-    variant = text(row, "params.variant")
-    names = [text(row, f"params.{variant}_model")] if variant else []
-    return next((n for n in names + [text(row, f"params.{p}") for p in MODEL_PARAMS] if n), None)
-
-
-def is_smoke(model: str | None, dataset: str | None) -> bool:
-    """A smoke run (tiny model or synthetic data) says nothing about real quality or cost."""
-    return bool(model and model.startswith("tiny-")) or bool(dataset and dataset.startswith("synthetic-"))
-
-
 def row_evidence(study: str, row, facts: dict, include_smoke: bool):
-    if row.get("status") != "ok":
+    """A collected run as Evidence, from its summary (lowres.summary); None when it cannot inform this task."""
+    if row.get("status") != "ok" or row.get("summary.task") != facts["task"]:
         return None
-    dataset, model = text(row, "params.dataset"), run_model(row)
-    task = text(row, "params.task") or dataset_task(dataset)
-    if task != facts["task"] or (not include_smoke and is_smoke(model, dataset)):
+    if not include_smoke and row.get("summary.comparable") is not True:
         return None
-    metric = next((m for m in QUALITY_METRICS if number(row, f"metrics.{m}") is not None), None)
-    if metric is None:
+    quality, strategy = number(row, "summary.quality"), row.get("summary.strategy")
+    if quality is None or strategy not in STRATEGIES:
         return None
-    return Evidence(study, row["run_id"], run_strategy(study, row), model, metric, number(row, f"metrics.{metric}"),
-                    dataset, **run_costs(row, facts["hardware"]))
+    peak = number(row, "summary.peak_memory_bytes")
+    return Evidence(study, row["run_id"], strategy, row.get("summary.model"), row.get("summary.quality_metric"),
+                    quality, row.get("summary.dataset"), peak_memory_gb=peak / memory.GB if peak else None,
+                    latency_ms=number(row, "summary.latency_ms"), energy_j=number(row, "summary.energy_j"))
 
 
-def load_evidence(facts: dict, fingerprint: str, outputs=None, studies=EVIDENCE_STUDIES,
+def load_evidence(facts: dict, fingerprint: str, outputs=None, studies=None,
                   include_smoke: bool = False) -> list[Evidence]:
-    """Measured runs of the studies on this hardware (same fingerprint) for this task."""
+    """Measured runs of the studies (default: every study) on this hardware (same fingerprint) for this task:
+    each run's summary says which task it measured."""
+    from lowres import studies as registry
     from lowres.results import collect
 
     found = []
-    for study in studies:
+    for study in studies or registry.names():
         frame = collect(study, outputs)
         if frame.empty or "env.fingerprint" not in frame:
             continue
@@ -472,18 +414,6 @@ def satisfies(item: Evidence, facts: dict) -> bool:
     fits = item.peak_memory_gb is None or item.peak_memory_gb <= facts["memory_gb"]
     fast = item.latency_ms is None or item.latency_ms <= facts["latency_ms"]
     return fits and fast
-
-
-def dominates(a: Evidence, b: Evidence) -> bool:
-    """a is at least as good on quality and on every cost, and better on one (an unmeasured cost counts as worst)."""
-    def cost(e, name):
-        v = getattr(e, name)
-        return math.inf if v is None else v
-
-    names = ("peak_memory_gb", "latency_ms", "energy_j")
-    no_worse = a.quality >= b.quality and all(cost(a, n) <= cost(b, n) for n in names)
-    better = a.quality > b.quality or any(cost(a, n) < cost(b, n) for n in names)
-    return no_worse and better
 
 
 def comparable(usable: list[Evidence]) -> list[Evidence]:
@@ -501,7 +431,8 @@ def pareto_choice(evidence: list[Evidence], candidates: list[str], facts: dict):
     if not usable:
         return None, None
     usable = comparable(usable)
-    front = [e for e in usable if not any(dominates(o, e) for o in usable)]
+    costs = ([getattr(e, name) for e in usable] for name in ("peak_memory_gb", "latency_ms", "energy_j"))
+    front = [e for e, on in zip(usable, pareto_mask([e.quality for e in usable], *costs)) if on]
     for e in front:
         e.on_front = True
     best = max(front, key=lambda e: e.quality)

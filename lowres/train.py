@@ -7,6 +7,8 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from lowres.classification_metrics import classification_scores
+
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "tf32")
 
 
@@ -66,16 +68,6 @@ class ClassificationModule(HFModule):
     def on_validation_epoch_end(self):
         scores = classification_scores(torch.cat(self.val_preds), torch.cat(self.val_labels))
         self.log_dict({f"val_{k}": v for k, v in scores.items()}, sync_dist=True)
-
-
-def classification_scores(preds: torch.Tensor, labels: torch.Tensor) -> dict:
-    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
-
-    n = int(max(preds.max(), labels.max()).item()) + 1 if len(labels) else 2
-    n = max(n, 2)
-    return {"accuracy": float((preds == labels).float().mean()) if len(labels) else float("nan"),
-            "f1": float(multiclass_f1_score(preds, labels, num_classes=n, average="macro")),
-            "balanced_accuracy": float(multiclass_accuracy(preds, labels, num_classes=n, average="macro"))}
 
 
 @torch.no_grad()

@@ -1,6 +1,8 @@
 """Build a study notebook from its plain-text source (cells split by lines starting with `# %%`).
 
-`# %% [markdown]` starts a markdown cell, `# %% parameters` a code cell tagged `parameters`.
+`# %% [markdown]` starts a markdown cell; `# %% parameters STUDY` a code cell tagged `parameters` whose source is
+generated from the study's Params (`lowres.studies.parameters_cell`): the source file holds no parameter values.
+A plain `# %% parameters` (the report, which is not a study) keeps the literals written below it.
 With --execute, the notebook runs once (defaults = the offline smoke run, outputs to a temp dir) and keeps
 outputs and execution counts only in cells marked `# NBVAL_CHECK_OUTPUT`, as nbval needs.
 Usage: python scripts/build_notebook.py notebooks/src/00_quickstart.py [--execute]
@@ -17,12 +19,14 @@ NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
 def parse_cells(text: str) -> list:
-    cells, kind, tags, lines = [], None, [], []
+    from lowres.studies import parameters_cell
+
+    cells, kind, tags, lines, study = [], None, [], [], None
 
     def flush():
         if kind is None:
             return
-        source = "\n".join(lines).strip("\n")
+        source = parameters_cell(study) if study else "\n".join(lines).strip("\n")
         if kind == "markdown":
             source = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in source.splitlines())
             cells.append(nbformat.v4.new_markdown_cell(source))
@@ -34,7 +38,8 @@ def parse_cells(text: str) -> list:
             flush()
             header = line[4:].strip()
             kind = "markdown" if header == "[markdown]" else "code"
-            tags, lines = (["parameters"] if header == "parameters" else []), []
+            study = header.split()[1] if header.startswith("parameters ") else None  # else: literal cell
+            tags, lines = (["parameters"] if header.startswith("parameters") else []), []
         else:
             lines.append(line)
     flush()
@@ -55,16 +60,22 @@ def execute_keeping_checked_outputs(nb, cwd: Path):
     return nb
 
 
-def build(src: Path, execute: bool) -> Path:
-    dst = src.parent.parent / (src.stem + ".ipynb")
+def notebook_from_source(src: Path):
+    """The notebook a source file describes, outputs empty (what tests compare the committed .ipynb with)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "lowres", "display_name": "Python (lowres)", "language": "python"},
                    "language_info": {"name": "python"}}
     nb.cells = parse_cells(src.read_text())
-    if execute:
-        nb = execute_keeping_checked_outputs(nb, dst.parent)
     for i, cell in enumerate(nb.cells):
         cell.id = f"{src.stem.split('_')[0]}-{i:02d}"  # stable ids keep diffs small
+    return nb
+
+
+def build(src: Path, execute: bool) -> Path:
+    dst = src.parent.parent / (src.stem + ".ipynb")
+    nb = notebook_from_source(src)
+    if execute:
+        nb = execute_keeping_checked_outputs(nb, dst.parent)
     nbformat.write(nb, dst)
     return dst
 

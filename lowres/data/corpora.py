@@ -65,9 +65,14 @@ def dataset_names() -> list[str]:
     return sorted(REAL) + sorted(SYNTHETIC) + sorted(HUB_ONLY)
 
 
+def kinds() -> dict[str, str]:
+    """Every dataset name -> its kind (text, classification, kb)."""
+    return {**{k: v[0] for k, v in REAL.items()}, **SYNTHETIC, **HUB_ONLY}
+
+
 def dataset_kind(name: str) -> str:
     check_available(name)
-    return {**{k: v[0] for k, v in REAL.items()}, **SYNTHETIC, **HUB_ONLY}[name]
+    return kinds()[name]
 
 
 def check_available(name: str) -> None:

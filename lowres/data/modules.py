@@ -79,8 +79,19 @@ class TokenDataModule(L.LightningDataModule):
         self.train_counter, self.val_counter = TokenCounter(), TokenCounter()
         self.train_set = self.val_set = None
 
-    def make_collator(self, counter):  # subclasses choose the transformers collator
+    def setup(self, stage: str | None = None):
+        """Tokenize once (Lightning calls setup on every fit/validate; the sets are kept)."""
+        if self.train_set is None:
+            self.train_set, self.val_set = self.build_sets()
+
+    def build_sets(self) -> tuple:  # subclasses tokenize their corpus: (train set, val set)
         raise NotImplementedError
+
+    def make_collator(self, counter):
+        """Dynamic (or max_length) padding by transformers' collator, counting tokens; MLM modules mask too."""
+        from transformers import DataCollatorWithPadding
+
+        return CountingCollator(DataCollatorWithPadding(self.tokenizer, **self.pad_kwargs()), counter)
 
     def pad_kwargs(self) -> dict:
         if self.padding == "max_length":
@@ -128,14 +139,8 @@ class ClassificationDataModule(TokenDataModule):
         return TokenizedDataset([{"input_ids": ids, "attention_mask": mask, "labels": r["label"]}
                                  for ids, mask, r in zip(enc["input_ids"], enc["attention_mask"], rows)])
 
-    def setup(self, stage: str | None = None):
-        if self.train_set is None:
-            self.train_set, self.val_set = self.encode(self.corpus.train), self.encode(self.corpus.val)
-
-    def make_collator(self, counter):
-        from transformers import DataCollatorWithPadding
-
-        return CountingCollator(DataCollatorWithPadding(self.tokenizer, **self.pad_kwargs()), counter)
+    def build_sets(self) -> tuple:
+        return self.encode(self.corpus.train), self.encode(self.corpus.val)
 
 
 class MLMDataModule(TokenDataModule):
@@ -150,14 +155,18 @@ class MLMDataModule(TokenDataModule):
         keys = ("input_ids", "attention_mask", "special_tokens_mask")
         return TokenizedDataset([dict(zip(keys, values)) for values in zip(*(enc[k] for k in keys))])
 
-    def setup(self, stage: str | None = None):
-        if self.train_set is None:
-            self.train_set, self.val_set = self.encode(self.corpus.train), self.encode(self.corpus.val)
+    def build_sets(self) -> tuple:
+        return self.encode(self.corpus.train), self.encode(self.corpus.val)
 
-    def make_collator(self, counter):
+    def masking_collator(self):
+        """transformers' MLM collator with this module's seed (DDP workers refuse its `seed=`: see
+        lowres.mlm.MLMAdaptationDataModule, which masks from the global RNG instead)."""
         from transformers import DataCollatorForLanguageModeling
 
-        inner = DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=self.mlm_probability, seed=self.seed)
+        return DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=self.mlm_probability, seed=self.seed)
+
+    def make_collator(self, counter):
+        inner = self.masking_collator()
         if self.padding == "max_length":
             inner = MaxLengthMLMCollator(inner, self.tokenizer, self.max_length)
         return CountingCollator(inner, counter)
@@ -181,3 +190,16 @@ def fill_counts(measurement, counter: TokenCounter) -> None:
     measurement.samples = counter.samples
     measurement.tokens = counter.real_tokens
     measurement.padded_tokens = counter.padded_tokens
+
+
+def classification_datamodule(params) -> ClassificationDataModule:
+    """The set-up DataModule of a study that fine-tunes a classifier (lowres.config.ClassificationDataParams plus
+    batch_size and max_length): its corpus (`.corpus`) and the model's tokenizer (`.tokenizer`)."""
+    from lowres import models
+    from lowres.data.corpora import load_corpus
+
+    corpus = load_corpus(params.dataset, train_size=params.train_size, val_size=params.val_size, seed=params.seed)
+    datamodule = ClassificationDataModule(corpus, models.load_tokenizer(params.model), batch_size=params.batch_size,
+                                          max_length=params.max_length, seed=params.seed)
+    datamodule.setup()
+    return datamodule

@@ -7,10 +7,22 @@ fixed power: `estimated` says so, and the Meter labels those figures `codecarbon
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import logging
+from pathlib import Path
 
 KWH_TO_J = 3.6e6
 MEASURED_CPU_MODES = ("Rapl", "Power Gadget", "Emi", "Powermetrics")
+
+
+@functools.lru_cache(maxsize=1)
+def known_countries() -> list[str]:
+    """The ISO 3166-1 alpha-3 codes codecarbon has a grid energy mix for (read from its data, not imported)."""
+    spec = importlib.util.find_spec("codecarbon")
+    path = Path(spec.origin).parent / "data" / "private_infra" / "global_energy_mix.json"
+    return sorted(json.loads(path.read_text()))
 
 
 def tracker_class():

@@ -37,6 +37,8 @@ class Measurement:
 
     name: str
     status: str = "running"  # running | ok | failed
+    parent: str | None = None  # the window this one was opened inside (its figures are part of the parent's)
+    top_level: bool | None = None  # opened with no other window open (None: written before windows knew)
     started_at: str | None = None
     wall_s: float | None = None
     steps: int | None = None
@@ -123,6 +125,14 @@ class Measurement:
         parts = [p for p in parts if p is not None]
         return sum(parts) if parts else None
 
+    def energy_sources(self) -> set[str]:
+        """Where the figures summed by `energy_j` came from (labels of SOURCES; per-device labels split)."""
+        parts = {"gpu_energy_j": self.gpu_energy_j, "cpu_energy_j": self.cpu_energy_j,
+                 "dram_energy_j": self.dram_energy_j}
+        present = [k for k, v in parts.items() if v not in (None, []) and (not isinstance(v, list) or
+                                                                           any(x is not None for x in v))]
+        return {label for k in present for label in str(self.sources.get(k, "unknown")).split(",")}
+
     @property
     def j_per_token(self):
         return self.energy_j / self.tokens if self.energy_j is not None and self.tokens else None
@@ -175,7 +185,7 @@ def dist_info() -> tuple[int, int, int | None]:
         if dist.is_available() and dist.is_initialized():
             rank, world = dist.get_rank(), dist.get_world_size()
             return rank, world, int(os.environ.get("LOCAL_RANK", rank)) if world > 1 else None
-    except Exception:
+    except (ImportError, RuntimeError, ValueError):  # no distributed build, a torn-down group, a bad LOCAL_RANK
         pass
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     return rank, world, int(os.environ.get("LOCAL_RANK", rank)) if world > 1 else None
@@ -277,6 +287,8 @@ class Window:
         meter, m = self.meter, self.m
         meter.measurements.pop(m.name, None)  # re-entering a name replaces it
         meter.measurements[m.name] = m
+        m.parent = meter.open_windows[-1].m.name if meter.open_windows else None
+        m.top_level = m.parent is None
         m.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         rank, m.world_size, local = meter.distributed()
         m.rank = rank

@@ -28,17 +28,21 @@ def lib():
         if _INITIALIZED["lib"] is not pynvml:
             try:
                 pynvml.nvmlInit()
-            except Exception as err:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+            except pynvml.NVMLError as err:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
                 raise NvmlUnavailable(f"NVML init failed ({type(err).__name__}: {err}): no NVIDIA driver?") from None
             _INITIALIZED["lib"] = pynvml
     return pynvml
 
 
 def call(name: str, *args, default=None):
-    """pynvml.<name>(*args), or `default` on any NVML error (unsupported query, lost GPU, no driver)."""
+    """pynvml.<name>(*args), or `default` on an NVML error (unsupported query, lost GPU) or without NVML."""
     try:
-        return getattr(lib(), name)(*args)
-    except Exception:
+        nvml = lib()
+    except NvmlUnavailable:
+        return default
+    try:
+        return getattr(nvml, name)(*args)
+    except nvml.NVMLError:
         return default
 
 

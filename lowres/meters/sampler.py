@@ -9,6 +9,8 @@ import os
 import threading
 import time
 
+import psutil
+
 CHILD_REFRESH_S = 2.0  # re-list child processes (DDP workers, dataloader workers) this often
 
 
@@ -76,8 +78,8 @@ class Sampler:
         while not self._stop.wait(self.period):
             try:
                 self.sample()
-            except Exception:  # a sampler must never kill the run; the endpoints still get sampled
-                pass
+            except (OSError, ValueError, psutil.Error):  # a counter file or process gone mid-read; the endpoints
+                pass  # still get sampled (NVML errors are handled inside nvml.call)
 
     def start(self) -> None:
         self.sample()

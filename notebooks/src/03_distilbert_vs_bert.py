@@ -12,55 +12,33 @@
 #
 # **Energy on a CPU without RAPL counters is a codecarbon estimate** (CPU load × TDP), not a measurement: each
 # figure names its source, and the same fits are shown on wall time, which is measured.
-# %% parameters
-bert_model = "tiny-bert"
-distil_model = "tiny-distilbert"
-variant = "bert"
-dataset = "synthetic-sentiment"
-train_size = 1024
-val_size = 200
-epochs = 2
-batch_size = 32
-max_length = 32
-padding = "length-grouped"
-doc_stride = 32
-lr = 0.001
-precision = "32-true"
-fit_windows = 6
-threads = 1
-seed = 0
-run_id = None
-output_dir = None
+# %% parameters distil_vs_bert
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
 
 import lowres
-from lowres import energy_fit, models, train
-from lowres.analysis import distil_vs_bert as analysis
+from lowres import devices, energy_fit, models, train
 from lowres.data.modules import fill_counts
 from lowres.meters.callback import MeterCallback
-from lowres.studies import distil_vs_bert as study
+from lowres.studies.distil_vs_bert import analysis, steps
 
-run = lowres.start_run("distil_vs_bert", dict(
-    bert_model=bert_model, distil_model=distil_model, variant=variant, dataset=dataset, train_size=train_size,
-    val_size=val_size, epochs=epochs, batch_size=batch_size, max_length=max_length, padding=padding,
-    doc_stride=doc_stride, lr=lr, precision=precision, fit_windows=fit_windows, threads=threads, seed=seed),
-    run_id=run_id, output_dir=output_dir)
+run = lowres.start_run("distil_vs_bert", globals())
+params = run.params
 run.seed_everything()
-print(run.run_id, "->", run.dir, "| model:", run.params.model, "| task:", run.params.task,
-      "| torch threads:", study.set_threads(run.params))
+print(run.run_id, "->", run.dir, "| model:", params.model, "| task:", params.task,
+      "| torch threads:", devices.set_threads(params.threads))
 # %% [markdown]
 # ## 1 · Data: tokens one epoch processes with this padding mode
 # `padded_tokens` is what the model computes on (the paper's "tokens processed"); `tokens` are the real ones.
 # %%
-tokenizer = models.load_tokenizer(run.params.model)
-datamodule = study.load_datamodule(run.params, tokenizer)
+tokenizer = models.load_tokenizer(params.model)
+datamodule = steps.load_datamodule(params, tokenizer)
 epoch_tokens = datamodule.epoch_token_counts("train")
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{dataset} ({run.params.task}): {len(datamodule.train_set)} train / {len(datamodule.val_set)} val features, "
-      f"padding={padding}, max_length={max_length}")
+print(f"{params.dataset} ({params.task}): {len(datamodule.train_set)} train / {len(datamodule.val_set)} val "
+      f"features, padding={params.padding}, max_length={params.max_length}")
 print(f"one epoch: {epoch_tokens['real_tokens']} real tokens, {epoch_tokens['padded_tokens']} padded "
       f"({epoch_tokens['padded_tokens'] / epoch_tokens['real_tokens']:.2f} padded/real) in {epoch_tokens['batches']} batches")
 # %% [markdown]
@@ -68,11 +46,11 @@ print(f"one epoch: {epoch_tokens['real_tokens']} real tokens, {epoch_tokens['pad
 # FLOPs of a forward + backward pass on the run's first batch (identical for both twins), counted by torch's
 # `FlopCounterMode`; the optimizer step is not counted.
 # %%
-net, module = study.build_module(run.params, datamodule)
-flops = study.step_flops(net, study.reference_batch(datamodule))
+net, module = steps.build_module(params, datamodule)
+flops = steps.step_flops(net, steps.reference_batch(datamodule))
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{run.params.model}: {models.count_parameters(net)['total'] / 1e6:.2f} M parameters, "
+print(f"{params.model}: {models.count_parameters(net)['total'] / 1e6:.2f} M parameters, "
       f"{flops['step_flops'] / 1e9:.3f} GFLOP per training step on {flops['step_padded_tokens']} padded tokens")
 # %% [markdown]
 # ## 3 · Fine-tune under the Meter
@@ -82,13 +60,13 @@ print(f"{run.params.model}: {models.count_parameters(net)['total'] / 1e6:.2f} M 
 # the fits. Validation is left out of the fit loop so the windows hold training only; the `eval` window scores the
 # validation split afterwards.
 # %%
-window_steps = energy_fit.window_sizes(study.total_steps(run.params, datamodule) - 1, fit_windows)
+window_steps = energy_fit.window_sizes(steps.total_steps(params, datamodule) - 1, params.fit_windows)
 windows = energy_fit.StepWindows(run.meter, window_steps, warmup_steps=1)
-trainer = train.fit(module, datamodule, precision=precision, max_epochs=epochs, limit_val_batches=0,
+trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs, limit_val_batches=0,
                     callbacks=[MeterCallback(run.meter, datamodule.train_counter), windows])
 datamodule.val_counter.reset()
 with run.meter.window("eval") as eval_window:
-    scores = study.evaluate(run.params, net, datamodule)
+    scores = steps.evaluate(params, net, datamodule)
     fill_counts(eval_window, datamodule.val_counter)
 pd.Series(scores)
 # %% [markdown]
@@ -102,7 +80,7 @@ lowres.measurement_table(run.meter)
 # cannot be judged (fewer than 3 distinct token counts, e.g. a run too short for its windows) is NaN and says why,
 # in the table's `note` and in result.json (`fit_<y>_vs_<x>_note`).
 # %%
-points = energy_fit.window_points(run.meter.to_dict()).assign(model=run.params.model, padding=padding)
+points = energy_fit.window_points(run.meter.to_dict()).assign(model=params.model, padding=params.padding)
 fits = energy_fit.standard_fits(points, by=["model"])
 figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 analysis.fit_figure(points, fits, "padded_tokens", "energy_j", ax=axes[0])

@@ -7,43 +7,15 @@
 # Grids: `lowres run lora --profile smoke|cpu|gpu`. The sweep figures (rank sweep, Pareto fronts, reference
 # comparison) show every finished run of this study on the same model and dataset, plus this one: run the grid,
 # then open the last run's notebook (or the report).
-# %% parameters
-model = "tiny-bert"
-dataset = "synthetic-sentiment"
-train_size = 1024
-val_size = 200
-method = "lora"
-lora_rank = 8
-lora_alpha = 16
-lora_dropout = 0.1
-lora_target_modules = None
-lora_modules_to_save = None
-epochs = 2
-batch_size = 16
-max_length = 32
-lr = 0.0005
-lora_lr = 0.005
-precision = "32-true"
-inference_precisions = "fp32,int8"
-latency_batches = 10
-seed = 0
-run_id = None
-output_dir = None
+# %% parameters lora
 # %%
 import lowres
-from lowres import data, lora, models, quantize, train
-from lowres.analysis import lora as lora_analysis
-from lowres.data.modules import ClassificationDataModule
+from lowres import lora, quantize, train
+from lowres.data.modules import classification_datamodule
 from lowres.meters.callback import MeterCallback
+from lowres.studies.lora import analysis
 
-run = lowres.start_run("lora", dict(model=model, dataset=dataset, train_size=train_size, val_size=val_size,
-                                    method=method, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                                    lora_dropout=lora_dropout, lora_target_modules=lora_target_modules,
-                                    lora_modules_to_save=lora_modules_to_save,
-                                    epochs=epochs, batch_size=batch_size, max_length=max_length, lr=lr,
-                                    lora_lr=lora_lr, precision=precision, inference_precisions=inference_precisions,
-                                    latency_batches=latency_batches, seed=seed),
-                       run_id=run_id, output_dir=output_dir)
+run = lowres.start_run("lora", globals())
 params = run.params  # validated; LoRA settings are cleared (None) for full fine-tuning
 run.seed_everything()
 print(run.run_id, "->", run.dir)
@@ -51,46 +23,45 @@ print(run.run_id, "->", run.dir)
 # ## 1 · Data
 # %%
 # NBVAL_CHECK_OUTPUT
-corpus = data.load_corpus(dataset, train_size=train_size, val_size=val_size, seed=seed)
-tokenizer = models.load_tokenizer(model)
-datamodule = ClassificationDataModule(corpus, tokenizer, batch_size=batch_size, max_length=max_length, seed=seed)
-datamodule.setup()
+datamodule = classification_datamodule(params)
+corpus = datamodule.corpus
 print(f"{corpus.name}: {len(corpus.train)} train / {len(corpus.val)} val, {corpus.num_labels} labels")
 # %% [markdown]
 # ## 2 · Model: every weight, or LoRA adapters + the new head (trainable share counted by peft itself)
 # %%
 # NBVAL_CHECK_OUTPUT
-net = lora.build_model(model, method, corpus.num_labels, rank=params.lora_rank, alpha=params.lora_alpha,
+net = lora.build_model(params.model, params.method, corpus.num_labels, rank=params.lora_rank, alpha=params.lora_alpha,
                        dropout=params.lora_dropout, target_modules=params.target_modules,
                        modules_to_save=params.modules_to_save)
 counts = lora.parameter_counts(net)
-print(f"{method}: {counts['trainable_params']:,} of {counts['total_params']:,} parameters train "
+print(f"{params.method}: {counts['trainable_params']:,} of {counts['total_params']:,} parameters train "
       f"({counts['trainable_pct']:.2f}%), counted by {counts['params_counted_by']}")
 # %% [markdown]
 # ## 3 · Fit under the Meter (windows per phase and epoch: time, peak memory, energy with its source)
 # %%
 module = train.ClassificationModule(net, lr=params.learning_rate)
 meter_callback = MeterCallback(run.meter, datamodule.train_counter, val_token_counter=datamodule.val_counter)
-trainer = train.fit(module, datamodule, precision=precision, max_epochs=epochs, callbacks=[meter_callback])
+trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs,
+                    callbacks=[meter_callback])
 scores = train.classification_scores(*lora.last_validation_predictions(module))
 lowres.measurement_table(run.meter)
 # %% [markdown]
 # ## 4 · On disk: adapter vs full checkpoint; the reloaded model must reproduce the trained predictions
 # %%
 # NBVAL_CHECK_OUTPUT
-exported = lora.export(net, module, model, method, run.dir, datamodule.val_dataloader(), corpus.num_labels,
-                       precision)
+exported = lora.export(net, module, params.model, params.method, run.dir, datamodule.val_dataloader(),
+                       corpus.num_labels, params.precision)
 print(f"reloaded model reproduces {exported.reload_agreement:.0%} of the trained model's predictions; "
-      f"adapter smaller than the full checkpoint: {method == 'full' or exported.adapter_bytes < exported.checkpoint_bytes}")
+      f"adapter smaller than the full checkpoint: {params.method == 'full' or exported.adapter_bytes < exported.checkpoint_bytes}")
 # %% [markdown]
 # ## 5 · Inference precisions of the fine-tuned model (fp32 is the reference of every change)
 # %%
 inference = quantize.compare_precisions(exported.model, datamodule, params.precisions, meter=run.meter,
-                                        checkpoint_dir=exported.checkpoint_dir, latency_batches=latency_batches)
+                                        checkpoint_dir=exported.checkpoint_dir, latency_batches=params.latency_batches)
 metrics = {**scores, **counts, **exported.metrics(), "latency_ms_b1_p50": inference["fp32"]["latency_ms_b1_p50"],
            "inference": inference}
-study = lora_analysis.same_setting(lora_analysis.frame_with_run(lowres.collect("lora"), run, metrics), params)
-quantization = lora_analysis.quantization_table(study[study["run_id"] == run.run_id])
+study = analysis.same_setting(analysis.frame_with_run(lowres.collect("lora"), run.result(metrics)), params)
+quantization = analysis.quantization_table(study[study["run_id"] == run.run_id])
 quantization
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -99,16 +70,16 @@ print("int8 model smaller than fp32:",
 # %% [markdown]
 # ## 6 · Rank sweep and Pareto fronts (this study's runs on the same model and dataset)
 # %%
-run.save_figure(lora_analysis.key_figure(study), "rank_sweep.png")
-lora_analysis.key_table(study)
+run.save_figure(analysis.key_figure(study), "rank_sweep.png")
+analysis.key_table(study)
 # %%
-axes = lora_analysis.pareto_figure(study)
+axes = analysis.pareto_figure(study)
 run.save_figure(axes[0], "pareto.png")
 # %% [markdown]
-# ## 7 · Against the reference figures quoted in the issue (distilbert-base on SST-2; ours: this setting)
+# ## 7 · Against the design's reference figures (distilbert-base on SST-2; ours: this setting)
 # %%
-comparison = lora_analysis.reference_comparison(study)
-run.save_figure(lora_analysis.reference_figure(comparison), "reference.png")
+comparison = analysis.reference_comparison(study)
+run.save_figure(analysis.reference_figure(comparison), "reference.png")
 comparison
 # %%
 run.save(metrics=metrics)

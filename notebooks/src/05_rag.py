@@ -8,64 +8,33 @@
 # `--profile gpu` generates with flan-t5-small/base (needs the hub). Latency is measured one question at a
 # time with `threads` torch/FAISS threads. Every random draw (synthetic data, question subset, IVF k-means) takes
 # `seed` explicitly and nothing trains, so no global seeding is needed.
-# %% parameters
-dataset = "synthetic-kb"
-n_passages = 200
-n_questions = 100
-embedder = "minilm"
-chunk_size = 128
-chunk_overlap = 32
-index = "auto"
-ram_budget_mb = None
-nlist = None
-nprobe = 8
-hnsw_m = 32
-ef_search = 64
-sweep_nprobe = [1, 4, 16]
-sweep_ef_search = [16, 64]
-ks = [1, 3, 5, 10]
-k = 5
-generator = "baseline-extractive"
-max_new_tokens = 16
-max_input_tokens = 512
-device = "auto"
-threads = 1
-seed = 0
-run_id = None
-output_dir = None
+# %% parameters rag
 # %%
-import pandas as pd
-
 import lowres
-from lowres import config, data, models, rag, results
-from lowres.analysis import rag as rag_study
+from lowres import data, devices, models, rag
+from lowres.studies.rag import analysis, steps
 
-run = lowres.start_run("rag", dict(dataset=dataset, n_passages=n_passages, n_questions=n_questions, embedder=embedder,
-                                   chunk_size=chunk_size, chunk_overlap=chunk_overlap, index=index,
-                                   ram_budget_mb=ram_budget_mb, nlist=nlist, nprobe=nprobe, hnsw_m=hnsw_m,
-                                   ef_search=ef_search, sweep_nprobe=sweep_nprobe, sweep_ef_search=sweep_ef_search,
-                                   ks=ks, k=k, generator=generator, max_new_tokens=max_new_tokens,
-                                   max_input_tokens=max_input_tokens, device=device, threads=threads, seed=seed),
-                       run_id=run_id, output_dir=output_dir)
-rag_study.set_threads(threads)
-device = rag_study.pick_device(device)
+run = lowres.start_run("rag", globals())
+params = run.params
+devices.set_threads(params.threads, faiss=True)
+device = devices.pick_device(params.device)
 print(run.run_id, "->", run.dir, "| device:", device)
 # %% [markdown]
 # ## 1 · Knowledge base, split into token windows
 # %%
-kb = data.load_corpus(dataset, train_size=n_passages, val_size=n_questions, seed=seed)
-encoder = models.load_embedder(embedder, device=device)
-chunks = rag.chunk_passages(kb.passages, encoder.tokenizer, size=chunk_size, overlap=chunk_overlap)
+kb = data.load_corpus(params.dataset, train_size=params.n_passages, val_size=params.n_questions, seed=params.seed)
+encoder = models.load_embedder(params.embedder, device=device)
+chunks = rag.chunk_passages(kb.passages, encoder.tokenizer, size=params.chunk_size, overlap=params.chunk_overlap)
 questions = kb.questions
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{kb.name}: {len(kb.passages)} passages -> {len(chunks)} chunks of <= {chunk_size} tokens; "
+print(f"{kb.name}: {len(kb.passages)} passages -> {len(chunks)} chunks of <= {params.chunk_size} tokens; "
       f"{len(questions)} questions, each answered in one known passage")
 # %% [markdown]
 # ## 2 · Embed the chunks (cached on disk by model + corpus), then each question on its own, as when serving
 # %%
 with run.meter.window("embed_corpus", samples=len(chunks), tokens=sum(c["n_tokens"] for c in chunks)):
-    vectors, cached = rag_study.embed_corpus(chunks, encoder)
+    vectors, cached = steps.embed_corpus(chunks, encoder)
 with run.meter.window("embed_queries", samples=len(questions)):
     embedded = rag.embed_queries(questions, encoder)
 print(f"{vectors.shape[0]} x {vectors.shape[1]} vectors", "(from the cache: no encoding cost)" if cached else "")
@@ -73,18 +42,20 @@ print(f"{vectors.shape[0]} x {vectors.shape[1]} vectors", "(from the cache: no e
 # ## 3 · Index types: build time, memory, latency per query and recall against exact search
 # %%
 with run.meter.window("compare_indexes", samples=len(questions)):
-    indexes = rag_study.compare_indexes(vectors, embedded[0], [c["passage_id"] for c in chunks],
-                                        [q["gold_passage_id"] for q in questions], max(ks), sweep_nprobe,
-                                        sweep_ef_search, nlist=nlist, M=hnsw_m, seed=seed)
+    indexes = steps.compare_indexes(vectors, embedded[0], [c["passage_id"] for c in chunks],
+                                    [q["gold_passage_id"] for q in questions], max(params.ks), params.sweep_nprobe,
+                                    params.sweep_ef_search, nlist=params.nlist, M=params.hnsw_m, seed=params.seed)
 indexes
 # %% [markdown]
 # ## 4 · The serving index (`auto`: chosen from corpus size and RAM budget) and the reader
 # %%
 with run.meter.window("build_index", samples=len(chunks)):
-    served, why = rag_study.serving_index(vectors, index, ram_budget_mb, nlist=nlist, nprobe=nprobe, M=hnsw_m,
-                                          ef_search=ef_search, seed=seed)
+    served, why = steps.serving_index(vectors, params.index, params.ram_budget_mb, nlist=params.nlist,
+                                      nprobe=params.nprobe, M=params.hnsw_m, ef_search=params.ef_search,
+                                      seed=params.seed)
 retriever = rag.Retriever(encoder, served, chunks)
-reader, reader_name, reader_tokenizer = rag_study.load_reader(generator, device, max_new_tokens, max_input_tokens)
+reader, reader_name, reader_tokenizer = steps.load_reader(params.generator, device, params.max_new_tokens,
+                                                         params.max_input_tokens)
 print(why, "\nreader:", reader_name)
 # %% [markdown]
 # ## 5 · Answer every question at every k, one at a time: search → read (the query embedding of step 2 and its
@@ -92,11 +63,11 @@ print(why, "\nreader:", reader_name)
 # tokenizer (MiniLM's WordPiece one for the baseline reader).
 # %%
 answers = {}
-for top_k in ks:
+for top_k in params.ks:
     with run.meter.window(f"answer_k{top_k}", samples=len(questions)):
         answers[top_k] = rag.run_rag(questions, retriever, top_k, reader, reader_name, embedded=embedded)
-table = rag_study.k_table(answers, questions, reader_tokenizer or encoder.tokenizer, run.meter.to_dict(),
-                          max_input_tokens if reader_tokenizer else None)
+table = steps.k_table(answers, questions, reader_tokenizer or encoder.tokenizer, run.meter.to_dict(),
+                      params.max_input_tokens if reader_tokenizer else None)
 table
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -109,19 +80,17 @@ print("IVF recall rises with nprobe:", indexes[indexes["index"] == "ivf"]["ann_r
 # %% [markdown]
 # ## 6 · Quality vs k, latency by stage, recall vs latency per index, context overhead
 # %%
-figure = rag_study.run_figure(table, indexes)
+figure = analysis.run_figure(table, indexes)
 run.save_figure(figure, "rag.png")
 # %% [markdown]
 # ## 7 · Prompting vs RAG vs fine-tuning (this run + the finished runs in outputs/; LoRA when present)
 # Each strategy is scored on its own task (accuracy for sentiment, F1 for QA): read the chart as cost against
 # the quality each reaches, not as one ranking.
 # %%
-metrics = rag_study.run_metrics(table, indexes, k, served, why, reader_name, n_passages=len(kb.passages),
-                                n_chunks=len(chunks), n_questions=len(questions), embeddings_cached=cached)
-this_run = results.RunResult("rag", run.run_id, "ok", config.to_dict(run.params), metrics=metrics,
-                             measurements=run.meter.to_dict())
-comparison = rag_study.strategy_frame(current=this_run)
-axes = rag_study.plot_strategy_comparison(comparison)
+metrics = steps.run_metrics(table, indexes, params.k, served, why, reader_name, n_passages=len(kb.passages),
+                            n_chunks=len(chunks), n_questions=len(questions), embeddings_cached=cached)
+comparison = analysis.strategy_frame(current=run.result(metrics))
+axes = analysis.plot_strategy_comparison(comparison)
 run.save_figure(axes, "strategies.png")
 comparison
 # %%

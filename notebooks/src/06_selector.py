@@ -6,28 +6,15 @@
 # measured results of the other studies, the measured quality-cost Pareto front decides among the strategies
 # that satisfy the constraints. Resolution order: `docs/selector.md`. The same plan from a shell:
 # `lowres recommend --task qa --hardware cpu --memory-gb 16 --latency-ms 400`.
-# %% parameters
-task = "classification"
-hardware = "gpu"
-memory_gb = 4.0
-gpus = None
-latency_ms = 200.0
-dataset_size = 10000
-accuracy_priority = False
-seq_len = None
-seed = 0
-run_id = None
-output_dir = None
+# %% parameters selector
 # %%
 import seaborn as sns
 
 import lowres
 from lowres import memory, selector, widgets
 
-run = lowres.start_run("selector", dict(task=task, hardware=hardware, memory_gb=memory_gb, gpus=gpus,
-                                        latency_ms=latency_ms, dataset_size=dataset_size,
-                                        accuracy_priority=accuracy_priority, seq_len=seq_len, seed=seed),
-                       run_id=run_id, output_dir=output_dir)
+run = lowres.start_run("selector", globals())
+params = run.params
 print(run.run_id, "->", run.dir)
 # %% [markdown]
 # ## 1 · The rules, in priority order
@@ -54,20 +41,20 @@ estimates = memory.estimate_table(["distilbert-base-uncased", "bert-base-uncased
 grid = sns.relplot(data=estimates, x="batch_size", y="required_gb", hue="model", style="method", col="precision",
                    kind="line", marker="o", height=3.5, aspect=1.1)
 grid.set(xscale="log", yscale="log", xlabel="batch size", ylabel="required memory (GB)")
-grid.refline(y=memory_gb * (1 - memory.SAFETY_MARGIN), linestyle="--", color="gray")
+grid.refline(y=params.memory_gb * (1 - memory.SAFETY_MARGIN), linestyle="--", color="gray")
 run.save_figure(grid.figure, "memory_vs_batch.png")
 # %% [markdown]
 # ## 4 · The plan for the parameters above
 # Measured results count only when this notebook describes this machine (same hardware fingerprint).
 # %%
-fingerprint = selector.matching_fingerprint(hardware, memory_gb, selector.detect())
-plan = selector.recommend(task, hardware, memory_gb, latency_ms, dataset_size, gpus, accuracy_priority, seq_len,
-                          fingerprint=fingerprint)
+fingerprint = selector.matching_fingerprint(params.hardware, params.memory_gb, selector.detect())
+plan = selector.recommend(params.task, params.hardware, params.memory_gb, params.latency_ms, params.dataset_size,
+                          params.gpus, params.accuracy_priority, params.seq_len, fingerprint=fingerprint)
 plan
 # %% [markdown]
 # ## 5 · Try it: the form (pre-filled with the parameters; `widgets.selector_form()` pre-fills from detection)
 # %%
-widgets.selector_form(dict(task=task, hardware=hardware, memory_gb=memory_gb, gpus=gpus, latency_ms=latency_ms,
-                           dataset_size=dataset_size, accuracy_priority=accuracy_priority), fingerprint=fingerprint)
+widgets.selector_form({k: getattr(params, k) for k in ("task", "hardware", "memory_gb", "gpus", "latency_ms",
+                                                        "dataset_size", "accuracy_priority")}, fingerprint=fingerprint)
 # %%
 run.save(metrics={**selector.plan_metrics(plan), "worked_examples_matching": int(examples["matches"].sum())})

@@ -26,8 +26,8 @@ status = report.status_table(frames, report.demo_notes(out_dir))
 print(status.to_string(index=False))
 # %% [markdown]
 # ## 2 · Each study: its key table and figure
-# Drawn by the study's own `lowres.analysis.<study>.key_table` / `key_figure` (the functions its notebook uses);
-# where those are missing or fail on these results, a generic table of the results is shown and the section says so.
+# Drawn by the study's own `key_table` / `key_figure` (lowres/studies/<study>/analysis.py, the functions its notebook
+# uses); a study without an analysis module gets a generic table of its results, and the section says so.
 # %%
 for study, frame in frames.items():
     report.show(report.study_section(study, frame, outputs_dir))

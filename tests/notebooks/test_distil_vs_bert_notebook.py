@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lowres.analysis import distil_vs_bert as analysis
+from lowres.studies.distil_vs_bert import analysis
 from lowres.cli import main
 from lowres.results import collect
 

@@ -2,7 +2,7 @@
 r=4 and r=16, fp32 vs int8 inference), the grid run once per session through the `smoke_study` fixture."""
 import pytest
 
-from lowres.analysis import lora as lora_analysis
+from lowres.studies.lora import analysis as lora_analysis
 from lowres.results import collect
 
 pytestmark = pytest.mark.notebook

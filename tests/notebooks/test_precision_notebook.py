@@ -2,8 +2,8 @@
 fixture: 4 + 2 kernel runs shared with the report test), what ran, learning, DDP's processes, the analysis."""
 import pytest
 
-from lowres.analysis import parallelism as parallel_analysis
-from lowres.analysis import precision as analysis
+from lowres.studies.parallelism import analysis as parallel_analysis
+from lowres.studies.precision import analysis
 from lowres.cli import main
 from lowres.results import collect
 

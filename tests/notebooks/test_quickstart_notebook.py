@@ -39,3 +39,25 @@ def test_missing_data_dir_is_refused(outputs, monkeypatch, capsys):
     monkeypatch.delenv("LOWRES_DATA_DIR", raising=False)
     assert main(["run", "quickstart", "--profile", "cpu"]) == 2
     assert "needs LOWRES_DATA_DIR" in capsys.readouterr().err
+
+
+def test_measurement_settings_reach_the_run_and_its_carbon_figure(run_study):
+    """`--set measure.country_iso_code=ARG`: the run records ARG and its CO2 is ARG's grid intensity x energy."""
+    (result,) = run_study("quickstart", "--set", "epochs=1", "--set", "train_size=128", "--set", "val_size=64",
+                          "--set", "measure.country_iso_code=ARG").values()
+    assert result["measure"]["country_iso_code"] == "ARG" and result["profile"] == "smoke"
+    carbon = result["measurements"]["train"]["codecarbon"]
+    assert carbon["country_iso_code"] == "ARG"
+    kg_per_kwh = carbon["co2_kg"] / (carbon["energy_j"] / 3.6e6)
+    mix = grid_intensities()
+    assert kg_per_kwh == pytest.approx(mix["ARG"], rel=0.01) and abs(kg_per_kwh - mix["USA"]) > 0.01
+
+
+def grid_intensities() -> dict:
+    """kg CO2 per kWh by country, from codecarbon's own energy-mix data (what its offline tracker uses)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(importlib.util.find_spec("codecarbon").origin).parent / "data" / "private_infra" / "global_energy_mix.json"
+    data = json.loads(path.read_text())
+    return {code: data[code]["carbon_intensity"] / 1000 for code in ("ARG", "USA")}

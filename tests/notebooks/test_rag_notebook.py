@@ -2,8 +2,9 @@
 the `smoke_study` fixture), and their bad input refused before anything runs."""
 import pytest
 
-from lowres.analysis import prompting as prompt_study
-from lowres.analysis import rag as rag_study
+from lowres import results
+from lowres.studies.prompting import analysis as prompt_analysis
+from lowres.studies.rag import analysis as rag_analysis
 from lowres.cli import main
 from lowres.results import collect
 
@@ -21,9 +22,9 @@ def test_prompting_smoke_run_records_quality_cost_and_energy(smoke_study):
     assert shared["samples"] == window["samples"] == 100 and shared["tokens"] > 100 and window["tokens"] is None
     assert window["sources"]["cpu_energy_j"] and m["energy_j_per_example"] > 0
     # every embedding configuration is charged the one encoding of the scored texts, plus its own scoring
-    assert m["energy_source"] == rag_study.energy_per_sample(shared, window)[1] != "unavailable"
+    assert m["energy_source"] == results.energy_per_sample(shared, window)[1] != "unavailable"
     assert m["latency_ms"] >= 1e3 * shared["wall_s"] / 100 * 0.99
-    assert len(prompt_study.by_config_frame(collect("prompting", smoke_study("prompting").outputs))) == 5
+    assert len(prompt_analysis.by_config_frame(collect("prompting", smoke_study("prompting").outputs))) == 5
 
 
 def test_rag_smoke_run_retrieves_answers_and_compares_strategies(smoke_study):
@@ -51,11 +52,11 @@ def test_rag_smoke_run_retrieves_answers_and_compares_strategies(smoke_study):
     run_folder = smoke.outputs / "rag" / result["run_id"]
     assert (run_folder / "rag.png").is_file() and (run_folder / "strategies.png").is_file()
 
-    frame = rag_study.strategy_frame(smoke.outputs)  # both studies (and LoRA if its smoke ran) on one chart
+    frame = rag_analysis.strategy_frame(smoke.outputs)  # both studies (and LoRA if its smoke ran) on one chart
     assert {"prompting", "RAG"} <= set(frame["strategy"])
     rag_point = frame.set_index("run_id").loc[result["run_id"]]
     assert rag_point["metric"] == "f1" and rag_point["latency_ms"] == m["latency_p50_ms"]
-    table = rag_study.key_table(collect("rag", smoke.outputs))
+    table = rag_analysis.key_table(collect("rag", smoke.outputs))
     assert table.loc[0, "recall@k"] == m["recall"] and table.loc[0, "energy_source"] == by_k["5"]["energy_source"]
 
 

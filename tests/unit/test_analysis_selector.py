@@ -4,7 +4,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from lowres.analysis import selector as analysis
+from lowres.studies.selector import analysis
 
 
 def frame():

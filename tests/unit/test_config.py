@@ -38,7 +38,7 @@ def test_unknown_study_names_valid_ones():
 
 
 def test_unknown_profile_names_valid_ones():
-    with pytest.raises(ParamsError, match=r"unknown profile .*'smok'.*valid: cpu, gpu, smoke"):
+    with pytest.raises(ParamsError, match=r"study 'quickstart' has no profile 'smok'; did you mean 'smoke'\? \(valid: cpu, gpu, smoke\)"):
         load_params("quickstart", "smok")
 
 
@@ -90,22 +90,28 @@ def test_empty_grid_axis(fake_root):
 
 
 def test_unknown_yaml_key_and_profile_key(fake_root):
-    fake_root(BASE + "defualts: {}\n")
-    with pytest.raises(ParamsError, match=r"'defualts' \(did you mean 'defaults'\?\)"):
+    fake_root(BASE + "girds: {}\n")
+    with pytest.raises(ParamsError, match=r"'girds' \(did you mean 'grid'\?\)"):
         load_params("quickstart", "smoke")
     fake_root("notebook: notebooks/00_quickstart.ipynb\nprofiles:\n  smoke: {sett: {}}\n")
-    with pytest.raises(ParamsError, match=r"'sett'.*valid: description, grid, seeds, set"):
+    with pytest.raises(ParamsError, match=r"'sett'.*valid: description, grid, measure, seeds, set"):
         load_params("quickstart", "smoke")
 
 
-def test_unknown_key_in_yaml_defaults(fake_root):
-    fake_root(BASE + "defaults: {learning_rate: 0.1}\n")
+def test_a_yaml_defaults_block_is_refused_defaults_live_in_params(fake_root):
+    fake_root(BASE + "defaults: {lr: 0.1}\n")
+    with pytest.raises(ParamsError, match=r"has a `defaults:` block; defaults live only in the study's Params"):
+        load_params("quickstart", "smoke")
+
+
+def test_unknown_key_in_a_profile_set(fake_root):
+    fake_root("notebook: notebooks/00_quickstart.ipynb\nprofiles:\n  smoke: {set: {learning_rate: 0.1}}\n")
     with pytest.raises(ParamsError, match=r"'learning_rate'.*valid: seed, model, dataset"):
         load_params("quickstart", "smoke")
 
 
 def test_yaml_is_loaded_safely(fake_root):
-    fake_root(BASE + "defaults: {model: !!python/object/apply:os.system ['echo pwned']}\n")
+    fake_root("notebook: notebooks/00_quickstart.ipynb\nprofiles:\n  smoke: {set: {model: !!python/object/apply:os.system ['echo pwned']}}\n")
     with pytest.raises(Exception, match="could not determine a constructor"):
         load_params("quickstart", "smoke")
 

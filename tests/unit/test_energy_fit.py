@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lowres import energy_fit
+from lowres import energy_fit, results
 from lowres.energy_fit import StepWindows, fit_metrics, fit_notes, fit_table, linear_fit, mean_ci, window_sizes
 from lowres.meters import Meter
 
@@ -90,8 +90,8 @@ def test_window_sizes_cycle_one_two_three_parts_and_cover_every_step():
 def test_energy_and_source_sums_the_parts_present_and_names_their_sources():
     m = {"gpu_energy_j": [10.0, 20.0], "cpu_energy_j": 5.0, "dram_energy_j": None,
          "sources": {"gpu_energy_j": "nvml-energy-counter", "cpu_energy_j": "rapl"}}
-    assert energy_fit.energy_and_source(m) == (35.0, "nvml-energy-counter, rapl")
-    assert energy_fit.energy_and_source({"gpu_energy_j": None, "sources": {}}) == (None, "unavailable")
+    assert results.energy_and_source(m) == (35.0, "nvml-energy-counter, rapl")
+    assert results.energy_and_source({"gpu_energy_j": None, "sources": {}}) == (None, "unavailable")
 
 
 def test_mean_ci_is_the_student_t_interval():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lowres import config, lora
-from lowres.analysis import lora as lora_analysis
+from lowres.studies.lora import analysis as lora_analysis
 from lowres.train import predict
 
 MODEL = "tiny-bert"  # 4 layers, hidden 128, random init: the offline smoke model

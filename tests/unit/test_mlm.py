@@ -4,7 +4,8 @@ import torch
 
 from lowres import data, mlm, models
 from lowres.meters import Meter
-from lowres.studies.precision import Params
+from lowres.studies.precision import steps
+from lowres.studies.precision.params import Params
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +15,8 @@ def tokenizer():
 
 def small_datamodule(tokenizer, **overrides):
     params = Params(**{"train_size": 64, "val_size": 48, "batch_size": 16, "threads": 1, **overrides})
-    plan = mlm.plan_for(params)
-    return params, plan, mlm.load_datamodule(params, tokenizer, plan)
+    plan = steps.plan_for(params)
+    return params, plan, steps.load_datamodule(params, tokenizer, plan)
 
 
 @pytest.mark.parametrize("model", ["tiny-bert", "tiny-distilbert"])
@@ -61,7 +62,7 @@ def test_validation_masks_are_fixed_and_leave_the_global_rng_alone(tokenizer):
 def test_fit_records_epochs_windows_and_what_ran(tokenizer, tmp_path):
     torch.manual_seed(0)
     params, plan, dm = small_datamodule(tokenizer, epochs=2)
-    module = mlm.build_module(params, plan)
+    module = steps.build_module(params, plan)
     meter = Meter(energy="off")
     record = mlm.fit_mlm(module, dm, plan, meter, precision="32-true", epochs=2, record_dir=tmp_path)
     assert [row["epoch"] for row in record.history] == [0, 1]
@@ -78,7 +79,7 @@ def test_fit_records_epochs_windows_and_what_ran(tokenizer, tmp_path):
 
 def test_16_mixed_fit_on_cpu_is_labelled_bf16(tokenizer, tmp_path):
     params, plan, dm = small_datamodule(tokenizer, precision="16-mixed")
-    module = mlm.build_module(params, plan)
+    module = steps.build_module(params, plan)
     meter = Meter(energy="off")
     record = mlm.fit_mlm(module, dm, plan, meter, precision="16-mixed", epochs=1, max_steps=2, record_dir=tmp_path,
                          limit_val_batches=1)
@@ -88,7 +89,7 @@ def test_16_mixed_fit_on_cpu_is_labelled_bf16(tokenizer, tmp_path):
 
 def test_step_flops_only_for_fixed_length_steps(tokenizer):
     params, plan, dm = small_datamodule(tokenizer, padding="max_length", max_length=24)
-    module = mlm.build_module(params, plan)
+    module = steps.build_module(params, plan)
     flops = mlm.step_flops(module, dm, per_device_batch=16)
     encoder_only = 6 * 16 * 24 * sum(p.numel() for n, p in module.model.named_parameters() if "embeddings" not in n
                                      and "cls" not in n)

@@ -5,7 +5,7 @@ from torch.multiprocessing.spawn import ProcessRaisedException
 
 from lowres import parallel, train
 from lowres.config import ParamsError, build_params
-from lowres.studies.precision import Params
+from lowres.studies.precision.params import Params
 
 
 def test_single_plan_uses_one_process_and_the_whole_batch():

@@ -26,10 +26,13 @@ def test_draw_balanced_is_seeded_and_balanced():
 
 
 def test_classification_metrics_and_spread():
-    assert P.accuracy([1, 0, 1, 1], [1, 0, 0, 1]) == 0.75
+    from lowres.classification_metrics import classification_scores
+
+    scores = classification_scores([1, 0, 1, 1], [1, 0, 0, 1])
+    assert scores["accuracy"] == 0.75
     # label 1: tp 2, pred 3, gold 2 -> 0.8; label 0: tp 1, pred 1, gold 2 -> 2/3
-    assert P.macro_f1([1, 0, 1, 1], [1, 0, 0, 1]) == pytest.approx((0.8 + 2 / 3) / 2)
-    assert P.macro_f1([1, 1], [0, 0]) == 0.0
+    assert scores["f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert classification_scores([1, 1], [0, 0])["f1"] == 0.0
     results = [P.PromptResult("generative", 0, t, 2, acc, acc, 1.0, 5.0) for t, acc in (("a", 0.5), ("b", 0.9))]
     assert P.template_spread(results)["spread"] == pytest.approx(0.4)
 

@@ -1,6 +1,5 @@
 """The report's pieces without a kernel: collecting, status, sections and their fallbacks, quality vs cost."""
 import json
-import sys
 import types
 from pathlib import Path
 
@@ -19,8 +18,10 @@ def frames():
     return report.collect_all(FIXTURE)
 
 
-def test_every_known_study_is_listed_and_missing_ones_are_not_run(frames):
-    assert list(frames)[:len(report.KNOWN_STUDIES)] == list(report.KNOWN_STUDIES)
+def test_every_registered_study_is_listed_and_missing_ones_are_not_run(frames):
+    from lowres import studies
+
+    assert list(frames)[:len(studies.names())] == studies.names()
     status = report.status_table(frames, {"rag": "refused: no data"}).set_index("study")
     assert status.loc["rag", "state"] == "not run" and status.loc["rag", "note"] == "refused: no data"
     assert status.loc["quickstart", "failed"] == 1 and status.loc["precision", "oom"] == 1
@@ -40,7 +41,7 @@ def test_a_missing_study_section_says_how_to_run_it(frames):
 def test_without_an_analysis_module_a_generic_table_is_shown():
     df = report.collect_all(FIXTURE)["quickstart"].assign(study="nosuchstudy")
     section = report.study_section("nosuchstudy", df)
-    assert any("no analysis module `lowres.analysis.nosuchstudy`" in line for line in section.lines)
+    assert any("study `nosuchstudy` has no analysis module" in line for line in section.lines)
     captions = [caption for caption, _ in section.tables]
     assert captions == ["Runs that did not succeed", "Results (generic table)"]
     assert section.tables[0][1]["status"].tolist() == ["failed"]
@@ -48,10 +49,12 @@ def test_without_an_analysis_module_a_generic_table_is_shown():
 
 
 def test_an_analysis_that_fails_falls_back_and_says_why(monkeypatch, frames):
-    broken = types.ModuleType("lowres.analysis.brokenstudy")
+    from lowres import studies
+
+    broken = types.ModuleType("lowres.studies.brokenstudy.analysis")
     broken.key_table = lambda df: df
     broken.key_figure = lambda df, ax=None: 1 / 0
-    monkeypatch.setitem(sys.modules, "lowres.analysis.brokenstudy", broken)
+    monkeypatch.setattr(studies, "analysis", lambda name: broken)
     section = report.study_section("brokenstudy", frames["parallelism"])
     assert any("ZeroDivisionError" in line for line in section.lines)
     assert [c for c, _ in section.tables] == ["Key table", "Results (generic table)"] and section.figure is None
@@ -67,8 +70,8 @@ def test_quality_cost_points_strategies_and_costs(frames):
     points = report.strategy_points(frames)
     assert set(points["strategy"]) == {"full_ft", "lora", "prompting"}
     lora = points[points["study"] == "lora"].set_index("strategy")
-    assert lora.loc["full_ft", "latency kind"] == "measured latency"
-    assert (points["energy_j"] > 0).all() and (points["memory kind"] == "CPU RSS").all()
+    assert lora.loc["full_ft", "latency kind"] == "per request (batch 1)"
+    assert (points["energy_j"] > 0).all() and (points["memory kind"] == "cpu-rss").all()
     twins = points[points["study"] == "distil_vs_bert"]
     assert set(twins["model"]) == {"tiny-bert", "tiny-distilbert"}
     figure = report.pareto_figure(points)
@@ -77,23 +80,12 @@ def test_quality_cost_points_strategies_and_costs(frames):
     assert report.pareto_figure(pd.DataFrame()) is None
 
 
-def test_run_energy_counts_top_level_windows_only():
-    row = pd.Series({"train.wall_s": 1.0, "train.cpu_energy_j": 10.0, "train_epoch_0.wall_s": 1.0,
-                     "train_epoch_0.cpu_energy_j": 10.0, "eval.wall_s": 1.0, "eval.cpu_energy_j": 2.0,
-                     "steps_3.wall_s": 1.0, "steps_3.cpu_energy_j": 1.0})
-    assert report.run_energy(row) == 12.0
-
-
-def test_recommendation_or_a_clear_line(monkeypatch):
-    import lowres
-
+def test_recommendation_or_a_clear_line():
     plan = report.recommendation(FIXTURE, "classification", 200.0, 10_000)
     assert hasattr(plan, "strategy") or (isinstance(plan, str) and "selector" in plan)
     if hasattr(plan, "basis"):
         assert plan.basis.startswith("rules only")  # fabricated fixture results never calibrate a real machine
-    monkeypatch.delattr(lowres, "selector", raising=False)
-    monkeypatch.setitem(sys.modules, "lowres.selector", None)  # the import fails
-    assert report.recommendation(FIXTURE).startswith("selector not available")
+    assert report.recommendation(FIXTURE, "classification", -1.0).startswith("the selector could not recommend")
 
 
 def test_demo_notes_and_tables_saved(tmp_path, frames):

@@ -19,7 +19,7 @@ LONG_NAME = "x" * 300
 # (argv, a piece of the one-line message that names the bad value)
 BAD_INPUTS = [
     (["run", "nosuch"], "unknown study 'nosuch'"),
-    (["run", "quickstart", "--profile", "smok"], "'smok' (did you mean 'smoke'?)"),
+    (["run", "quickstart", "--profile", "smok"], "study 'quickstart' has no profile 'smok'; did you mean 'smoke'?"),
     (["run", "quickstart", "--set", "lr"], "--set 'lr' does not parse"),
     (["run", "quickstart", "--set", "lr=fast"], "lr='fast'"),
     (["run", "quickstart", "--set", "model="], "model='': model name is empty"),

@@ -9,12 +9,21 @@ GPU12 = dict(task="classification", hardware="gpu", memory_gb=12, latency_ms=200
 
 
 def fake_run(outputs, study, run_id, params, accuracy, peak_gb, fingerprint=FP, status="ok", eval_s=1.0, latency=None):
+    """A result.json shaped as the study writes it (its windows, its metric names, its params)."""
     measurements = {"train": {"wall_s": 100.0, "peak_gpu_mem_bytes": [peak_gb * 1e9], "gpu_energy_j": [5e4],
                               "cpu_energy_j": 1e3},
                     "eval": {"wall_s": eval_s, "samples": 1000, "peak_gpu_mem_bytes": [peak_gb * 0.5e9]}}
     metrics = {"accuracy": accuracy} if accuracy is not None else {}
+    if study == "distil_vs_bert":
+        params = {"variant": "bert", "bert_model": params.pop("model", None), **params}
+        metrics.update(quality=accuracy, quality_name="accuracy")
+    if study == "precision":
+        metrics = {"val_mlm_accuracy": accuracy} if accuracy is not None else {}
+    if study == "lora":
+        metrics["latency_ms_b1_p50"] = eval_s  # eval_s over 1000 examples: eval_s ms each
     if latency is not None:
         metrics["latency_ms"] = latency
+        measurements["eval"].update(wall_s=latency, samples=1)
     result = RunResult(study=study, run_id=run_id, status=status, params=params, env={"fingerprint": fingerprint},
                        metrics=metrics, measurements=measurements)
     save_result(result, outputs / study / run_id)

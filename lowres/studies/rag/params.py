@@ -12,6 +12,7 @@ import dataclasses
 from typing import List, Literal, Optional
 
 from lowres.config import BaseParams, Count, ModelName, params_dataclass
+from lowres.devices import check_device
 
 BASELINE_READER = "baseline-extractive"  # lowres.rag.READER_BASELINE (kept import-free here)
 KB_DATASETS = ("squad", "synthetic-kb")
@@ -26,14 +27,6 @@ def positive_ints(name: str, values: list, allow_empty: bool = False) -> None:
         raise ValueError(f"{name} must hold positive integers, got {values!r} (bad: {bad})")
     if len(set(values)) != len(values):
         raise ValueError(f"{name} has repeated values: {values!r}")
-
-
-def check_device(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("device='cuda' but no CUDA device is visible here; valid: auto (cuda when present), cpu")
 
 
 def check_seq2seq(name: str, what: str) -> None:

@@ -11,7 +11,7 @@ import dataclasses
 from typing import List, Literal, Optional
 
 from lowres.config import BaseParams, Count, ModelName, params_dataclass
-from lowres.studies.rag import check_device
+from lowres.devices import check_device
 
 SENTIMENT_DATASETS = ("sst2", "synthetic-sentiment", "imdb")  # the label descriptions/verbalizers are sentiment
 N_TEMPLATES = 3  # len(lowres.prompting.SENTIMENT_TEMPLATES), kept import-free here

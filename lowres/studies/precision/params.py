@@ -15,8 +15,8 @@ NOT_MLM_MODELS = ("tiny-t5",)  # registry names without a masked-LM form
 class Params(BaseParams):
     model: ModelName = "tiny-bert"
     dataset: Literal["synthetic-vizwiz", "vizwiz"] = "synthetic-vizwiz"
-    train_size: Size = 512  # None = the whole split
-    val_size: Size = 128
+    train_size: Size = 128  # None = the whole split
+    val_size: Size = 96
     epochs: Count = 2
     max_steps: int = -1  # -1: no limit (the epochs decide)
     batch_size: Count = 16  # total samples per optimizer step unless batch_size_scope = per_rank
@@ -28,12 +28,12 @@ class Params(BaseParams):
     lr: Rate = 0.002
     lr_scaling: Literal["none", "linear"] = "none"  # linear: lr x total batch / lr_reference_batch
     lr_reference_batch: Count = 16
-    warmup_ratio: Fraction = 0.06
+    warmup_ratio: Fraction = 0.2
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "tf32"] = "32-true"
     strategy: Literal["single", "dp", "ddp"] = "single"
     processes: Count = 2  # DDP processes, or GPUs for DP; ignored by single
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
-    threads: Optional[Count] = None  # torch threads per training process; None = torch's threads / processes
+    threads: Optional[Count] = 1  # torch threads per training process; None = torch's threads / processes
 
     def __post_init__(self):
         if self.model in NOT_MLM_MODELS:

@@ -6,11 +6,11 @@ missing columns and failed/oom runs: the cross-study report calls key_table/key_
 """
 from __future__ import annotations
 
-import math
 import re
 
 import pandas as pd
 
+from lowres.analysis import axes_or_new, column, empty_axes, text
 from lowres.energy_fit import mean_ci
 
 MIB = 2**20
@@ -21,23 +21,6 @@ CONFIG = ["model", "dataset", "hardware", "batch_size", "precision_ran", "strate
 BASELINE_PRECISION = "32-true"
 
 
-def column(df, name, default=math.nan) -> pd.Series:
-    """A column as floats where it exists, else a constant (results from older or other runs lack some)."""
-    if name in df:
-        return pd.to_numeric(df[name], errors="coerce")
-    return pd.Series(default, index=df.index, dtype=float)
-
-
-def text(df, name, default=None) -> pd.Series:
-    return df[name] if name in df else pd.Series(default, index=df.index, dtype=object)
-
-
-def device_max(df, prefix: str) -> pd.Series:
-    """The largest per-device figure (`<prefix>.0`, `.1`, ...): a GPU's peak memory is what limits the batch."""
-    columns = [c for c in df.columns if re.fullmatch(re.escape(prefix) + r"\.\d+", str(c))]
-    return df[columns].apply(pd.to_numeric, errors="coerce").max(axis=1) if columns else column(df, "__none__")
-
-
 def fit_seconds(df) -> pd.Series:
     """Training time without the per-epoch validation passes Lightning runs inside the fit loop."""
     validation = [c for c in df.columns if re.fullmatch(r"validate_epoch_\d+\.wall_s", str(c))]
@@ -45,54 +28,13 @@ def fit_seconds(df) -> pd.Series:
     return column(df, "train.wall_s") - spent
 
 
-def peak_memory(df) -> tuple[pd.Series, pd.Series]:
-    """(MiB, source) per run: the busiest GPU's torch max_memory_allocated, else rank 0's sampled peak RSS."""
-    gpu, rss = device_max(df, "train.peak_gpu_mem_bytes"), column(df, "train.peak_cpu_rss_bytes")
-    source = pd.Series("process peak RSS, rank 0 (sampled)", index=df.index)
-    source[gpu.notna()] = "cuda max_memory_allocated, busiest GPU"
-    source[gpu.isna() & rss.isna()] = "unavailable"
-    return gpu.fillna(rss) / MIB, source
-
-
-def sources_of(df, keys) -> pd.Series:
-    parts = [text(df, f"train.sources.{k}") for k in keys]
-    return pd.Series([", ".join(sorted({s for s in row if isinstance(s, str) and s != "unavailable"})) or "unavailable"
-                      for row in zip(*parts)], index=df.index, dtype=object)
-
-
-def power(df) -> tuple[pd.Series, pd.Series]:
-    """(W, source) per run: the GPUs' average power summed over devices, else CPU package energy / time."""
-    gpu = column(df, "train.gpu_power_avg_w.sum")
-    cpu = column(df, "train.cpu_energy_j") / column(df, "train.wall_s")
-    source = sources_of(df, ["gpu_power_avg_w"]).where(gpu.notna(), sources_of(df, ["cpu_energy_j"]))
-    return gpu.fillna(cpu), source
-
-
-def energy(df) -> tuple[pd.Series, pd.Series]:
-    """(J, source) of the `train` window: GPU + CPU + DRAM figures present; NaN when none was measured."""
-    parts = [column(df, c) for c in ("train.gpu_energy_j.sum", "train.cpu_energy_j", "train.dram_energy_j")]
-    measured = sum(p.notna().astype(int) for p in parts) > 0
-    total = sum(p.fillna(0.0) for p in parts).where(measured)
-    return total, sources_of(df, ["gpu_energy_j", "cpu_energy_j", "dram_energy_j"])
-
-
-def hardware(df) -> pd.Series:
-    gpus = text(df, "env.gpu_names")
-    cpu = text(df, "env.cpu_model", "unknown CPU")
-    return pd.Series([g if isinstance(g, str) and g not in ("", "[]") else c for g, c in zip(gpus, cpu)],
-                     index=df.index, dtype=object)
-
-
 def runs(df) -> pd.DataFrame:
     """One row per run (every status): the configuration as it really ran, and its speed, memory, power, energy
     and quality. `precision_ran` is what ran (e.g. 16-mixed asked on a CPU ran as bf16-mixed)."""
-    memory, memory_source = peak_memory(df)
-    watts, power_source = power(df)
-    joules, energy_source = energy(df)
     train_s, epochs = fit_seconds(df), column(df, "train.epochs")
     asked = text(df, "params.precision")
     table = pd.DataFrame({
-        "model": text(df, "params.model"), "dataset": text(df, "params.dataset"), "hardware": hardware(df),
+        "model": text(df, "params.model"), "dataset": text(df, "params.dataset"), "hardware": text(df, "summary.hardware"),
         "strategy": text(df, "params.strategy"), "processes": column(df, "metrics.parallel.processes"),
         "dp_active": text(df, "metrics.parallel.dp_active"),
         "batch_size": column(df, "metrics.parallel.total_batch_size").fillna(column(df, "params.batch_size")),
@@ -100,10 +42,12 @@ def runs(df) -> pd.DataFrame:
         "precision": asked, "precision_ran": text(df, "metrics.precision.effective").fillna(asked),
         "seed": column(df, "params.seed"), "status": text(df, "status"),
         "epochs": epochs, "train_s": train_s, "epochs_per_min": 60.0 * epochs / train_s,
-        "samples_per_s": column(df, "train.samples") / column(df, "train.wall_s"),
-        "tokens_per_s": column(df, "train.tokens") / column(df, "train.wall_s"),
-        "peak_mem_mib": memory, "memory_source": memory_source, "power_w": watts, "power_source": power_source,
-        "energy_per_epoch_j": joules / epochs, "energy_source": energy_source,
+        "samples_per_s": column(df, "summary.train_samples") / column(df, "summary.train_wall_s"),
+        "tokens_per_s": column(df, "summary.train_tokens") / column(df, "summary.train_wall_s"),
+        "peak_mem_mib": column(df, "summary.peak_memory_bytes") / MIB, "memory_source": text(df, "summary.memory_kind"),
+        "power_w": column(df, "summary.train_power_w"), "power_source": text(df, "summary.train_power_source"),
+        "energy_per_epoch_j": column(df, "summary.train_energy_j") / epochs,
+        "energy_source": text(df, "summary.energy_source"),
         "val_mlm_accuracy": column(df, "metrics.val_mlm_accuracy"),
         "val_majority_accuracy": column(df, "metrics.val_majority_accuracy"),
         "val_perplexity": column(df, "metrics.val_perplexity"), "mfu": column(df, "train.mfu"),
@@ -172,7 +116,7 @@ def comparison_text(df) -> str:
         return ("No configuration with a matching FP32 baseline yet: run the grid (e.g. `lowres run precision "
                 "--profile smoke`) to compare with the paper's 3.5x speed-up, -20% memory and -50% power.")
     ci = (f" (95% CI {best.speedup_ci_low:.2f}-{best.speedup_ci_high:.2f} over {best.seeds} seeds)"
-          if best.speedup_ci_low == best.speedup_ci_low else f" (single seed: no confidence interval)")
+          if best.speedup_ci_low == best.speedup_ci_low else " (single seed: no confidence interval)")
     gpu = "GPU" in str(best.hardware).upper() or "NVIDIA" in str(best.hardware).upper()
     lines = [
         f"**Here** ({best.hardware}; {best.model} on {best.dataset}): the fastest configuration besides the baseline, "
@@ -211,18 +155,6 @@ def epoch_curves(df) -> pd.DataFrame:
                              "val_loss": run.get(f"metrics.epochs.{epoch}.val_loss")})
     return pd.DataFrame(rows, columns=["run_id", "batch_size", "precision_ran", "strategy", "seed", "epoch",
                                        "val_mlm_accuracy", "val_loss"])
-
-
-def empty_axes(ax, message: str):
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-    return ax
-
-
-def axes_or_new(ax):
-    import matplotlib.pyplot as plt
-
-    return ax if ax is not None else plt.subplots(figsize=(6, 4))[1]
 
 
 def label(data: pd.DataFrame) -> pd.Series:
@@ -297,3 +229,20 @@ def speedup_figure(df, ax=None):
     ax.set(xlabel=f"speed-up over {table['baseline'].iloc[0]} (epochs/min)", title="speed-up, 95% CI over seeds")
     ax.legend(fontsize=8)
     return ax
+
+
+def tables(df) -> list[tuple[str, pd.DataFrame]]:
+    """(caption, table) the study notebook shows: the runs and the speed-up over the FP32 baseline."""
+    return [("Runs", key_table(df)), ("Speed-up over the FP32 baseline (95% CI over seeds)", speedup_table(df))]
+
+
+def overview_figure(df, panels=None):
+    """One panel per figure function (default: speed, memory, power, energy, accuracy per epoch, speed-up)."""
+    import matplotlib.pyplot as plt
+
+    panels = panels or (key_figure, memory_figure, power_figure, energy_figure, accuracy_figure, speedup_figure)
+    figure, axes = plt.subplots(2, 3, figsize=(17, 8))
+    for draw, ax in zip(panels, axes.flat):
+        draw(df, ax=ax)
+    figure.tight_layout()
+    return figure

@@ -12,7 +12,9 @@ import re
 
 import pandas as pd
 
-from lowres.energy_fit import STANDARD_FITS, WINDOW_PATTERN, energy_and_source, mean_ci, standard_fits
+from lowres.analysis import empty_axes
+from lowres.energy_fit import STANDARD_FITS, WINDOW_PATTERN, mean_ci, standard_fits
+from lowres.results import energy_and_source
 
 STUDY = "distil_vs_bert"
 PAIR = ["bert_model", "distil_model"]
@@ -45,15 +47,11 @@ def measurement(row: pd.Series, window: str) -> dict:
     return m
 
 
-def hardware(row: pd.Series) -> str:
-    gpus = row.get("env.gpu_names")
-    return str(gpus) if not missing(gpus) and gpus else str(row.get("env.cpu_model") or "unknown")
-
-
 def run_identity(row: pd.Series) -> dict:
+    """Run id, the twin's model and hardware (its summary), and its params."""
     params = {k: row.get(f"params.{k}") for k in PARAMS}
-    model = params["bert_model"] if params["variant"] == "bert" else params["distil_model"]
-    return {"run_id": row["run_id"], "model": model, **params, "hardware": hardware(row)}
+    return {"run_id": row["run_id"], "model": row.get("summary.model"), **params,
+            "hardware": str(row.get("summary.hardware") or "unknown")}
 
 
 def window_row(row: pd.Series, window: str) -> dict:
@@ -69,8 +67,8 @@ def ok_rows(df: pd.DataFrame):
 
 
 def runs(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per ok run: identity, quality, step FLOPs and the whole `train` window's cost."""
-    rows = [{**run_identity(row), "quality": row.get("metrics.quality"), "quality_name": row.get("metrics.quality_name"),
+    """One row per ok run: identity, quality (its summary's headline), step FLOPs and the `train` window's cost."""
+    rows = [{**run_identity(row), "quality": row.get("summary.quality"), "quality_name": row.get("summary.quality_metric"),
              "step_flops": row.get("metrics.step_flops"), **window_row(row, "train")} for row in ok_rows(df)]
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -169,12 +167,6 @@ def key_table(df: pd.DataFrame) -> pd.DataFrame:
                "energy_ratio_ci_low", "energy_ratio_ci_high", "time_ratio", "flops_ratio", "quality_name",
                "quality_diff", "quality_diff_ci_low", "quality_diff_ci_high", "same_tokens", "energy_source"]
     return table.reindex(columns=columns)
-
-
-def empty_axes(ax, message: str):
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-    return ax
 
 
 def fit_figure(points: pd.DataFrame, fits: pd.DataFrame, x: str, y: str, ax=None, hue: str = "model"):

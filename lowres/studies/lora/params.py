@@ -8,17 +8,13 @@ bitsandbytes, 0.50 here): `lowres.lora.check_method` probes it before any kernel
 """
 from typing import Literal, Optional
 
-from lowres.config import BaseParams, Count, DatasetName, Fraction, ModelName, Rate, Size, params_dataclass
+from lowres.config import ClassificationDataParams, Count, Fraction, Rate, params_dataclass
 
 LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_modules_to_save", "lora_lr")
 
 
 @params_dataclass
-class Params(BaseParams):
-    model: ModelName = "tiny-bert"
-    dataset: DatasetName = "synthetic-sentiment"
-    train_size: Size = 1024
-    val_size: Size = 200
+class Params(ClassificationDataParams):  # model, dataset, train_size, val_size
     method: Literal["full", "lora", "lora-8bit"] = "lora"
     lora_rank: Optional[Count] = 8
     lora_alpha: Optional[Count] = 16

@@ -1,15 +1,11 @@
 """Quickstart: fine-tune a classifier for a few hundred steps, evaluate accuracy, record the result."""
 from typing import Literal
 
-from lowres.config import BaseParams, Count, DatasetName, ModelName, Rate, Size, params_dataclass
+from lowres.config import ClassificationDataParams, Count, Rate, params_dataclass
 
 
 @params_dataclass
-class Params(BaseParams):
-    model: ModelName = "tiny-bert"
-    dataset: DatasetName = "synthetic-sentiment"
-    train_size: Size = 1024
-    val_size: Size = 200
+class Params(ClassificationDataParams):  # model, dataset, train_size, val_size
     epochs: Count = 2
     max_steps: int = -1
     batch_size: Count = 16

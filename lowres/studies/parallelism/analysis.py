@@ -1,20 +1,21 @@
 """Parallelism study analysis (Maina et al. 2025): single vs DataParallel vs DDP, and DDP's scaling efficiency.
 
 The runs table, speed-up with 95% CIs over seeds and the comparison with the paper come from
-`lowres.analysis.precision` (the same run, another grid); this module adds scaling efficiency:
+`lowres.studies.precision.analysis` (the same run, another grid); this module adds scaling efficiency:
 throughput with N workers / (N x throughput with one), paired by seed.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from lowres.analysis.precision import (accuracy_figure, axes_or_new, comparison_text, empty_axes, energy_figure,
-                                       key_table, memory_figure, metric_figure, power_figure, runs, speedup_figure,
-                                       speedup_table)  # noqa: F401 - the notebook uses them from here
+from lowres.analysis import axes_or_new, empty_axes
 from lowres.energy_fit import mean_ci
+from lowres.studies.precision import analysis as precision_analysis
+from lowres.studies.precision.analysis import (accuracy_figure, comparison_text, key_table, memory_figure,
+                                               metric_figure, power_figure, runs, speedup_figure, speedup_table)
 
-__all__ = ["accuracy_figure", "comparison_text", "energy_figure", "key_figure", "key_table", "memory_figure",
-           "power_figure", "scaling_figure", "scaling_table", "speedup_figure", "speedup_table"]
+__all__ = ["accuracy_figure", "comparison_text", "key_figure", "key_table", "memory_figure", "overview_figure",
+           "power_figure", "scaling_figure", "scaling_table", "speedup_figure", "speedup_table", "tables"]
 SETTING = ["model", "dataset", "hardware", "batch_size", "precision_ran"]
 
 
@@ -66,3 +67,15 @@ def scaling_figure(df, ax=None):
     ax.set(xlabel="throughput(N) / (N x throughput(1))", title="scaling efficiency, 95% CI over seeds")
     ax.legend(fontsize=8)
     return ax
+
+
+def tables(df) -> list[tuple[str, pd.DataFrame]]:
+    """(caption, table) the study notebook shows: the runs, the speed-up, and DDP's scaling efficiency."""
+    return [("Runs", key_table(df)), ("Speed-up over the FP32 baseline (95% CI over seeds)", speedup_table(df)),
+            ("Scaling efficiency: throughput(N) / (N x throughput(1)), 95% CI over seeds", scaling_table(df))]
+
+
+def overview_figure(df):
+    """Speed, scaling efficiency, memory, power, accuracy per epoch and the speed-up, one panel each."""
+    return precision_analysis.overview_figure(df, (key_figure, scaling_figure, memory_figure, power_figure,
+                                                   accuracy_figure, speedup_figure))

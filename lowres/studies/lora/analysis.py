@@ -1,4 +1,4 @@
-"""LoRA study analysis: runs table, quantization table, rank sweep, Pareto fronts, the issue's reference figures.
+"""LoRA study analysis: runs table, quantization table, rank sweep, Pareto fronts, the design's reference figures.
 
 Every function takes `df = lowres.results.collect("lora")` (one row per run) and tolerates missing columns:
 the cross-study report calls key_table/key_figure on whatever results exist.
@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 import re
 
-from lowres.analysis import ok_runs
+from lowres.analysis import column, ok_runs, pareto_front, text
 
 MIB = 2**20
-# The design reference the issue quotes (SST-2, distilbert-base-uncased, AdamW lr 5e-5, batch 16-64, 3 epochs):
+# The design's reference figures (SST-2, distilbert-base-uncased, AdamW lr 5e-5, batch 16-64, 3 epochs):
 # quantity -> (as quoted, band used to say "within"; "~x" is read as x +- 10)
 REFERENCE = {
     "full fine-tuning accuracy (%)": ("93-94", (93.0, 94.0)),
@@ -25,21 +25,6 @@ REFERENCE = {
     "int8 model memory saved (%)": ("> 50", (50.0, 100.0)),
 }
 SETTING = ("params.model", "params.dataset", "params.seed")
-
-
-def column(df, name, default=math.nan):
-    """A column as floats where it exists, else a constant (results from older or other runs lack some)."""
-    import pandas as pd
-
-    if name in df:
-        return pd.to_numeric(df[name], errors="coerce")
-    return pd.Series(default, index=df.index, dtype=float)
-
-
-def text(df, name):
-    import pandas as pd
-
-    return df[name] if name in df else pd.Series(None, index=df.index, dtype=object)
 
 
 def fit_minus_validation_s(df):
@@ -58,33 +43,19 @@ def peak_memory(df, window: str = "train"):
     return gpu.fillna(rss), source
 
 
-def train_energy(df):
-    """(J, source) per run for the `train` window: GPU + CPU + DRAM figures present; NaN when none was measured."""
-    parts = [column(df, c) for c in ("train.gpu_energy_j.sum", "train.cpu_energy_j", "train.dram_energy_j")]
-    total = sum(p.fillna(0.0) for p in parts)
-    measured = sum(p.notna().astype(int) for p in parts) > 0
-    sources = [text(df, f"train.sources.{k}") for k in ("gpu_energy_j", "cpu_energy_j", "dram_energy_j")]
-    labels = [", ".join(sorted({str(s) for s in row if isinstance(s, str) and s != "unavailable"})) or "unavailable"
-              for row in zip(*sources)]
-    import pandas as pd
-
-    return total.where(measured), pd.Series(labels, index=df.index)
-
-
 def key_table(df):
     """One row per run: method, rank, quality, trainable share, memory, time, energy (with source), sizes on disk."""
     import pandas as pd
 
-    memory, memory_source = peak_memory(df, "train")
-    energy, energy_source = train_energy(df)
     table = pd.DataFrame({
         "model": text(df, "params.model"), "dataset": text(df, "params.dataset"), "method": text(df, "params.method"),
         "rank": column(df, "params.lora_rank"), "seed": column(df, "params.seed"), "status": text(df, "status"),
         "accuracy": column(df, "metrics.accuracy"), "f1": column(df, "metrics.f1"),
         "trainable_params": column(df, "metrics.trainable_params"), "trainable_pct": column(df, "metrics.trainable_pct"),
-        "peak_train_mem_mib": memory / MIB, "memory_source": memory_source,
+        "peak_train_mem_mib": column(df, "summary.peak_memory_bytes") / MIB,
+        "memory_source": text(df, "summary.memory_kind"),
         "train_s": fit_minus_validation_s(df), "epochs": column(df, "train.epochs"),
-        "train_energy_j": energy, "energy_source": energy_source,
+        "train_energy_j": column(df, "summary.train_energy_j"), "energy_source": text(df, "summary.energy_source"),
         "adapter_mib": column(df, "metrics.adapter_bytes") / MIB,
         "checkpoint_mib": column(df, "metrics.checkpoint_bytes") / MIB,
         "reload_agreement": column(df, "metrics.reload_agreement"), "run_id": text(df, "run_id")})
@@ -125,20 +96,6 @@ def quantization_table(df):
         return pd.DataFrame()
     return pd.concat(rows).sort_values(["model", "dataset", "method", "rank", "run_id"], na_position="first",
                                        kind="stable").reset_index(drop=True)
-
-
-def pareto_front(points, cost: str, quality: str = "accuracy"):
-    """True where no other point has quality >= and cost <= with one of them strictly better (NaN: never)."""
-    import pandas as pd
-
-    front = pd.Series(False, index=points.index)
-    valid = points.dropna(subset=[cost, quality])
-    for i, row in valid.iterrows():
-        others = valid.drop(index=i)
-        no_worse = (others[quality] >= row[quality]) & (others[cost] <= row[cost])
-        better = (others[quality] > row[quality]) | (others[cost] < row[cost])
-        front[i] = not (no_worse & better).any()
-    return front
 
 
 def run_label(method, rank) -> str:
@@ -190,7 +147,7 @@ def paired_with_full(df):
 
 
 def reference_comparison(df):
-    """Our measured figures beside the reference figures the issue quotes, with whether they fall in its band."""
+    """Our measured figures beside the design's reference figures, with whether they fall in its band."""
     import pandas as pd
 
     rows = []
@@ -236,19 +193,17 @@ def reference_figure(comparison, ax=None):
         ax.hlines(y, low, high, color="0.75", lw=8, zorder=1)
     sns.stripplot(data=comparison, x="measured", y="quantity", order=quantities, color="C3", size=6, jitter=0.15,
                   ax=ax, zorder=2)
-    ax.set(xlabel="% or points (see the quantity)", ylabel="", title="Measured (dots) vs the issue's reference (grey)")
+    ax.set(xlabel="% or points (see the quantity)", ylabel="", title="Measured (dots) vs the design's reference (grey)")
     return ax
 
 
-def frame_with_run(df, run, metrics: dict):
-    """The collected study frame plus the current (not yet saved) run, replacing an older copy of it."""
+def frame_with_run(df, current):
+    """The collected study frame plus `current` (the RunResult of a run not saved yet), replacing an older copy."""
     import pandas as pd
 
-    from lowres import config, results
+    from lowres import results
 
-    current = results.RunResult(study=run.study, run_id=run.run_id, status="ok", params=config.to_dict(run.params),
-                                metrics=metrics, measurements=run.meter.to_dict())
-    others = df[df["run_id"] != run.run_id] if "run_id" in df else df
+    others = df[df["run_id"] != current.run_id] if "run_id" in df else df
     return pd.concat([others, pd.DataFrame([results.result_row(current)])], ignore_index=True)
 
 
