@@ -36,9 +36,9 @@ def cmd_collect(args) -> int:
         print(f"no results for {args.study!r} yet; run `lowres run {args.study}`")
         return 0
     paths = results.save_table(frame, args.study)
-    with __import__("pandas").option_context("display.max_columns", 12, "display.width", 160):
-        print(frame.head(50).to_string(index=False, max_colwidth=24))
-    print(f"saved {paths['csv']} and {paths['parquet']}")
+    table = results.compact_table(frame) if not args.full else frame
+    print(table.to_string(index=False, na_rep="-"))
+    print(f"{len(frame)} runs; every column ({frame.shape[1]}) in {paths['csv']} and {paths['parquet']}")
     return 0
 
 
@@ -68,19 +68,42 @@ def cmd_demo(args) -> int:
     return demo.run_demo(args)
 
 
+def first_sentence(text: str, limit: int = 96) -> str:
+    text = " ".join(str(text or "").split())
+    cut = text.split(". ")[0].split("; ")[0]
+    return cut if len(cut) <= limit else cut[:limit - 3].rstrip() + "..."
+
+
+def study_listing() -> str:
+    """The studies and their profiles, one line each (for `lowres run --help`)."""
+    from lowres import config
+
+    lines = ["studies and profiles:"]
+    for study in config.available_studies():
+        spec = config.read_study_yaml(study)
+        lines.append(f"  {study:<15} {first_sentence(spec.get('description'))}")
+        for name, profile in (spec.get("profiles") or {}).items():
+            lines.append(f"    --profile {name:<6} {first_sentence((profile or {}).get('description'), 80)}")
+    lines.append("\nexamples:\n  lowres run quickstart --profile cpu --set seed=[0,1,2]\n"
+                 "  lowres run lora --profile smoke --set measure.country_iso_code=ARG --dry-run")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="lowres", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="execute a study's notebook once per grid point")
-    run.add_argument("study")
-    run.add_argument("--profile", default="smoke")
+    run = sub.add_parser("run", help="execute a study's notebook once per grid point",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=study_listing())
+    run.add_argument("study", help="one of the studies listed below")
+    run.add_argument("--profile", default="smoke", help="one of the study's profiles listed below (default: smoke)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (repeatable)")
     run.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     run.add_argument("--force", action="store_true", help="re-run runs that already succeeded")
     run.add_argument("--timeout", default=None, help="per-cell time limit in whole seconds (default: none)")
     run.set_defaults(func=cmd_run)
-    collect = sub.add_parser("collect", help="tidy table of a study's results (CSV + parquet)")
+    collect = sub.add_parser("collect", help="a study's results: a compact table here, every column in CSV + parquet")
     collect.add_argument("study")
+    collect.add_argument("--full", action="store_true", help="print every column instead of the compact table")
     collect.set_defaults(func=cmd_collect)
     env = sub.add_parser("env", help="hardware/software fingerprint")
     env.add_argument("--json", action="store_true")

@@ -151,20 +151,6 @@ def window_sizes(total_steps: int, windows: int, parts: tuple = WINDOW_PATTERN_P
     return [1 + b - a for a, b in zip([0, *bounds], bounds)]
 
 
-def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval over seeds; fewer than 2 values -> the CI is NaN."""
-    from scipy import stats
-
-    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    if len(values) == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.sem(values) * stats.t.ppf((1 + confidence) / 2, len(values) - 1))
-    return mean, mean - half, mean + half
-
-
 class StepWindows(L.Callback):
     """Meter windows `steps_0`, `steps_1`, ... of `sizes[i]` training steps each (fit points).
 

@@ -71,7 +71,33 @@ def fingerprint() -> dict:
             "gpu_driver": gpu_list[0].get("driver_version") if gpu_list else None, **torch_info(),
             "packages": package_versions(), "git_sha": git_sha()}
     info["fingerprint"] = hardware_key(info)
+    info["load"] = machine_load(interval_s=0.0)
     return info
+
+
+def machine_load(interval_s: float = 0.5) -> dict:
+    """The machine's load now: load averages and the share of CPU in use (over `interval_s`; 0: since the last
+    call, cheap, for results), so a result and `lowres env` say how quiet the machine was."""
+    import psutil
+
+    one, five, fifteen = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    return {"load_avg_1m": one, "load_avg_5m": five, "load_avg_15m": fifteen,
+            "cpu_busy_pct": psutil.cpu_percent(interval=interval_s or None)}
+
+
+def energy_sources() -> list[str]:
+    """Where a run's energy figures would come from on this machine, best first (what `Meter(energy="auto")`
+    uses), each with its scope."""
+    from lowres.meters import rapl
+
+    found = [f"NVML energy counter / sampled power (per GPU): {g['name']}" for g in gpus()]
+    domains, why = rapl.discover()
+    if domains:
+        found.append(f"RAPL counters (CPU package{', DRAM' if any(d.kind == 'dram' for d in domains) else ''}; "
+                     "the whole machine)")
+    else:
+        found.append(f"codecarbon estimate (CPU load x TDP, RAM at a fixed power; the whole machine), {why}")
+    return found
 
 
 def hardware_key(info: dict) -> str:
@@ -81,9 +107,23 @@ def hardware_key(info: dict) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
 
+def gib(value) -> str:
+    return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "unknown"
+
+
 def describe(info: dict | None = None) -> str:
+    """The fingerprint for people: human units, the energy source a run would use, the load right now."""
     info = info or fingerprint()
-    lines = [f"{k}: {v}" for k, v in info.items() if k not in ("packages", "gpus")]
-    lines += [f"gpu[{g.get('index', i)}]: {g}" for i, g in enumerate(info["gpus"])] or ["gpus: none detected"]
-    lines += [f"package {k}: {v}" for k, v in info["packages"].items()]
+    load = machine_load()
+    lines = [f"host: {info['hostname']} ({info['platform']}, Python {info['python']})",
+             f"CPU: {info['cpu_model']}, {info['cpu_cores_physical']} physical / {info['cpu_cores_logical']} logical cores",
+             f"RAM: {gib(info['ram_bytes'])}"]
+    lines += [f"GPU {g.get('index', i)}: {g.get('name')}, {gib(g.get('memory_total_bytes'))}" for i, g in
+              enumerate(info["gpus"])] or ["GPUs: none detected"]
+    lines += [f"torch {info['torch']} (CUDA {info['cuda'] or 'none'}, available: {info['cuda_available']}), "
+              f"{info['torch_threads']} threads", f"hardware fingerprint: {info['fingerprint']}",
+              f"git: {info['git_sha'] or 'unknown'}", "energy source: " + "; ".join(energy_sources()),
+              f"load now: {load['cpu_busy_pct']:.0f}% of the CPU busy, load average {load['load_avg_1m']:.2f} (1 min) / "
+              f"{load['load_avg_5m']:.2f} (5 min) on {info['cpu_cores_logical']} cores"]
+    lines += ["packages: " + ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v)]
     return "\n".join(lines)

@@ -99,9 +99,12 @@ def sweep_connection_files() -> list[Path]:
 
 
 class RunKernelManager(AsyncKernelManager):
-    """A kernel manager for one run (a subclass per run carries its `watch`, see `manager_class_for`)."""
+    """A kernel manager for one run (a subclass per run carries its `watch` and `log_path`, see
+    `manager_class_for`). The kernel's own stdout/stderr (ipykernel's transport warning, a KeyboardInterrupt
+    notice at shutdown, C-level library output) go to `log_path`, not into the runner's progress output."""
 
     watch: "KernelWatch | None" = None
+    log_path: Path | None = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -109,7 +112,12 @@ class RunKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         kw["preexec_fn"] = die_with_parent
-        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self.log_path is not None:
+            with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = log
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+        else:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
         process = getattr(self.provisioner, "process", None)
         pgid = getattr(self.provisioner, "pgid", None)
         if pgid:
@@ -118,9 +126,9 @@ class RunKernelManager(AsyncKernelManager):
             self.watch.attach(process, pgid)
 
 
-def manager_class_for(watch: "KernelWatch") -> type:
-    """A RunKernelManager subclass bound to one run's watch (nbclient instantiates the class itself)."""
-    return type("BoundRunKernelManager", (RunKernelManager,), {"watch": watch})
+def manager_class_for(watch: "KernelWatch | None", log_path: Path | None = None) -> type:
+    """A RunKernelManager subclass bound to one run's watch and log (nbclient instantiates the class itself)."""
+    return type("BoundRunKernelManager", (RunKernelManager,), {"watch": watch, "log_path": log_path})
 
 
 # ---------------------------------------------------------------------------------------------- memory watch

@@ -30,6 +30,14 @@ class Run:
     measure: dict = dataclasses.field(default_factory=dict)
     artifacts: dict = dataclasses.field(default_factory=dict)
 
+    @property
+    def location(self) -> Path:
+        """Where this run's result lands: under `lowres run` the attempt folder is committed to
+        outputs/<study>/<run_id> when the notebook finishes; by hand it is written there directly."""
+        from lowres.attempts import WORK
+
+        return run_dir(self.study, self.run_id) if WORK in self.dir.parts else self.dir
+
     def seed_everything(self) -> int:
         import lightning as L
 
@@ -82,6 +90,9 @@ def start_run(study: str, namespace: dict | None = None, **values) -> Run:
     with `values` overriding. Missing fields take Params' defaults. `measure` (a dict of lowres.config.Measure
     settings) builds the Meter; `run_id` must match the params; `output_dir` defaults to outputs/<study>/<run_id>.
     """
+    from lowres import quiet
+
+    quiet.third_party()
     source = {**(namespace or {}), **values}
     names = config.field_names(config.params_class(study))
     params = config.params_for_notebook(study, {name: source[name] for name in names if name in source})

@@ -52,15 +52,68 @@ def is_fixture(frames: dict) -> bool:
     return any("env.fingerprint" in f and (f["env.fingerprint"] == FIXTURE_FINGERPRINT).any() for f in frames.values())
 
 
-def provenance(outputs, frames: dict) -> str:
-    """A few lines of markdown: where the results come from, on what hardware, and a fixture warning."""
+PROFILE_MEANING = {  # what each profile's runs can and cannot show beside a published figure
+    "smoke": "tiny random-init models on synthetic data: they show that every study runs and what each "
+             "measurement looks like; they cannot stand beside a published figure",
+    "cpu": "pretrained MiniLM-sized models on real data (subsets) on a CPU: real quality, time and memory; "
+           "no FP16, DataParallel or GPU energy, and CPU energy is measured only where RAPL is readable",
+    "gpu": "the published model sizes on one CUDA GPU with NVML energy: comparable where the published "
+           "configuration was run",
+    "paper": "the published grids on 2+ GPUs",
+}
+
+
+def runs_by_profile(frames: dict) -> dict:
+    """{profile: number of runs} over every study (None: a notebook run by hand or an older result)."""
+    import collections
+
+    counts = collections.Counter()
+    for frame in frames.values():
+        if "profile" in frame:
+            counts.update(str(p) if isinstance(p, str) else "not recorded" for p in frame["profile"])
+    return dict(counts)
+
+
+def energy_sources(frames: dict) -> list[str]:
+    found = set()
+    for frame in frames.values():
+        if "summary.energy_source" in frame:
+            found |= {s.strip() for v in frame["summary.energy_source"].dropna() for s in str(v).split(",")}
+    return sorted(found)
+
+
+def contended_runs(frames: dict) -> list[str]:
+    return [rid for frame in frames.values() if "summary.contended" in frame
+            for rid, flag in zip(frame["run_id"], frame["summary.contended"]) if flag is True]
+
+
+def banner(outputs, frames: dict) -> str:
+    """What the page rests on, before any figure: which profiles produced it and what they can and cannot
+    show, where energy figures come from, runs measured under other processes' load, fabricated data."""
+    from lowres.meters.contention import CONTENDED_SHARE
+
     total = sum(len(f) for f in frames.values())
-    hardware = sorted({str(v) for f in frames.values() if "env.cpu_model" in f for v in f["env.cpu_model"].dropna()})
-    lines = [f"Results: **{total} runs** from `{resolve_outputs(outputs)}`; hardware: {', '.join(hardware) or '-'}."]
+    lines = [f"**{total} runs** from `{resolve_outputs(outputs)}`."]
+    for profile, n in sorted(runs_by_profile(frames).items()):
+        meaning = PROFILE_MEANING.get(profile, "runs whose profile was not recorded (run by hand or by an older "
+                                               "lowres); their comparability is judged from model and data alone")
+        lines.append(f"- **{profile}** ({n} runs): {meaning}.")
+    sources = energy_sources(frames)
+    if sources:
+        estimate_only = set(sources) <= {"codecarbon-estimate", "unavailable"}
+        lines.append(f"- **Energy** comes from: {', '.join(sources)}"
+                     + ("; a codecarbon estimate of the whole machine (CPU load x TDP), not a measurement: energy "
+                        "claims are not measurable here." if estimate_only else "."))
+    contended = contended_runs(frames)
+    if contended:
+        lines.append(f"- **{len(contended)} run(s) measured under load**: other processes kept more than "
+                     f"{CONTENDED_SHARE:.0%} of the CPU cores busy during them; their times and energy include that "
+                     f"load (flagged in the tables).")
     if is_fixture(frames):
-        lines.insert(0, "> **FABRICATED TEST DATA (the test fixture): these figures are not measurements.** "
-                        "Run `lowres report` (or `make demo`) for a report of your own results.")
-    return "\n\n".join(lines)
+        lines.insert(0, "**FABRICATED TEST DATA (the test fixture): these figures are not measurements.** Run "
+                        "`lowres report` (or `make demo`) for a report of your own results.\n")
+    lines.insert(len(lines) - sum(line.startswith("- ") for line in lines), "")  # a paragraph, then the list
+    return "<div class='lowres-banner'>\n\n" + "\n".join(lines) + "\n\n</div>"
 
 
 def demo_notes(out_dir) -> dict:
@@ -80,8 +133,9 @@ def status_table(frames: dict, notes: dict | None = None):
         counts = frame["status"].value_counts().to_dict() if "status" in frame else {}
         bad = sum(counts.get(s, 0) for s in STATUSES[1:])
         state = "not run" if frame.empty else ("ok" if not bad else f"{bad} run(s) did not succeed")
-        rows.append({"study": study, "runs": len(frame), **{s: counts.get(s, 0) for s in STATUSES}, "state": state,
-                     "note": (notes or {}).get(study, "")})
+        contended = int(frame["summary.contended"].fillna(False).astype(bool).sum()) if "summary.contended" in frame else 0
+        rows.append({"study": study, "runs": len(frame), **{s: counts.get(s, 0) for s in STATUSES},
+                     "under load": contended, "state": state, "note": (notes or {}).get(study, "")})
     return pd.DataFrame(rows)
 
 
@@ -116,6 +170,15 @@ def failed_runs(frame):
     return bad[columns].reset_index(drop=True)
 
 
+def loaded_runs(frame):
+    """Runs measured while other processes loaded the machine (lowres.meters.contention), with that load."""
+    if "summary.contended" not in frame:
+        return frame.iloc[0:0]
+    loaded = frame[frame["summary.contended"].fillna(False).astype(bool)]
+    return loaded[["run_id", "summary.other_cpu_cores"]].rename(
+        columns={"summary.other_cpu_cores": "CPU cores others kept busy"}).reset_index(drop=True)
+
+
 def generic_table(frame):
     """The ok runs: run id, the params that vary, every metric, training time."""
     ok = frame[frame["status"] == "ok"]
@@ -136,6 +199,9 @@ def study_section(study: str, frame, outputs=None) -> Section:
     failures = failed_runs(frame)
     if not failures.empty:
         section.tables.append(("Runs that did not succeed", failures))
+    loaded = loaded_runs(frame)
+    if not loaded.empty:
+        section.tables.append(("Runs measured under other processes' load (times and energy include it)", loaded))
     if not (frame["status"] == "ok").any():
         section.lines.append("No successful run to analyse.")
         return section
@@ -170,35 +236,26 @@ def close(figure) -> None:
         plt.close(figure)
 
 
-def show_figure(figure) -> None:
-    """Display a figure once as an image output (then close it so the cell does not show it again)."""
-    from IPython.display import display
-
-    if figure is not None:
-        display(figure)
-        close(figure)
-
-
 def show(section: Section) -> None:
-    """Render a section in the notebook: heading, text, tables, figure."""
+    """Render a section in the notebook: heading, text, tables (scrollable HTML), its named figure."""
     from IPython.display import Markdown, display
+
+    from lowres.report_html import show_figure, show_table
 
     display(Markdown(f"### {section.study}\n\n" + "\n\n".join(section.lines)))
     for caption, table in section.tables:
-        display(Markdown(f"*{caption}*"))
-        display(table)
-    show_figure(section.figure)
+        show_table(table, caption)
+    show_figure(section.figure, f"{section.study}_key_figure")
 
 
 # ---------------------------------------------------------------------------------------------- quality vs cost
 POINT_STUDIES = ("quickstart", "distil_vs_bert", "lora", "prompting", "rag")
-COSTS = {"energy_j": "energy of the run (J)", "latency_ms": "latency per example (ms)",
-         "peak_memory_gb": "peak memory (GB)"}
 POINT_COLUMNS = {"study": "study", "run_id": "run_id", "summary.strategy": "strategy", "summary.model": "model",
                  "summary.dataset": "dataset", "summary.quality": "accuracy", "summary.energy_j": "energy_j",
-                 "summary.energy_source": "energy source", "summary.latency_ms": "latency_ms",
-                 "summary.latency_kind": "latency kind", "summary.peak_memory_bytes": "peak_memory_gb",
-                 "summary.memory_kind": "memory kind", "summary.hardware": "hardware"}
+                 "summary.energy_source": "energy source", "summary.energy_scope": "energy scope",
+                 "summary.latency_ms": "latency_ms", "summary.latency_kind": "latency kind",
+                 "summary.peak_memory_bytes": "peak_memory_gb", "summary.memory_kind": "memory kind",
+                 "summary.contended": "under load", "summary.hardware": "hardware"}
 
 
 def strategy_points(frames: dict):
@@ -228,31 +285,52 @@ def draw_front(ax, data, cost: str) -> None:
         ax.plot(group[cost], group["accuracy"], "k--", lw=1, drawstyle="steps-post")
 
 
+def cost_panels(points) -> list[tuple[str, str, object]]:
+    """(column, axis label, the points it may hold): energy (its source and scope named), latency per request
+    at batch 1 and batched time per example as two panels (never one axis), peak memory (its kind named)."""
+    from lowres.summary import BATCHED, PER_REQUEST
+
+    def named(column, kinds):
+        found = sorted({str(v) for v in points[column].dropna()}) if column in points else []
+        return ", ".join(found) or kinds
+
+    energy = f"energy of the run (J)\n{named('energy source', 'no source')}; scope: {named('energy scope', '-')}"
+    return [("energy_j", energy, points),
+            ("latency_ms", "latency per request, batch 1 (ms)", points[points["latency kind"] == PER_REQUEST]),
+            ("latency_ms", "time per example, batched (ms)", points[points["latency kind"] == BATCHED]),
+            ("peak_memory_gb", f"peak memory (GB): {named('memory kind', '-')}", points)]
+
+
 def pareto_figure(points):
-    """Accuracy against energy, latency and peak memory, one panel each, the Pareto front per dataset dashed."""
+    """Accuracy against each cost, one panel each (see cost_panels), the Pareto front per dataset dashed."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     if points.empty:
         return None
-    figure, axes = plt.subplots(1, len(COSTS), figsize=(5 * len(COSTS), 4), sharey=True)
-    orders = {"hue_order": sorted(points["strategy"].unique()), "style_order": sorted(points["dataset"].map(str).unique())}
     points = points.assign(dataset=points["dataset"].map(str))
-    legend_on = [c for c in COSTS if points[c].notna().any()][-1:]
-    for ax, (cost, label) in zip(axes, COSTS.items()):
-        data = points.dropna(subset=[cost])
+    panels = cost_panels(points)
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), sharey=True)
+    orders = {"hue_order": sorted(points["strategy"].unique()), "style_order": sorted(points["dataset"].unique())}
+    shown = [i for i, (cost, _, data) in enumerate(panels) if data[cost].notna().any()]
+    for i, (ax, (cost, label, data)) in enumerate(zip(axes, panels)):
+        data = data.dropna(subset=[cost])
         if data.empty:
-            ax.set(title=f"{label}: not measured", xlabel=label)
+            ax.text(0.5, 0.5, "not measured by these runs", ha="center", va="center", transform=ax.transAxes)
+            ax.set(xlabel=label, xticks=[])
             continue
         sns.scatterplot(data=data, x=cost, y="accuracy", hue="strategy", style="dataset", s=70, ax=ax,
-                        legend=cost in legend_on, **orders)
+                        legend=i == shown[-1], **orders)
         draw_front(ax, data, cost)
         if data[cost].max() > 100 * max(data[cost].min(), 1e-12):
             ax.set_xscale("log")
-        ax.set(title=f"accuracy vs {label}", xlabel=label)
+        ax.set_xlabel(label, fontsize=9)
+    axes[0].set_ylabel("accuracy")
     for ax in axes:
         if ax.get_legend() is not None:
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1), fontsize=8)
+    figure.suptitle("Accuracy against cost (every successful classification run; dashed: Pareto front per dataset)",
+                    fontsize=10)
     figure.tight_layout()
     return figure
 
@@ -269,6 +347,20 @@ def recommendation(outputs=None, task: str = "classification", latency_ms: float
                                   fingerprint=fingerprint()["fingerprint"], outputs=resolve_outputs(outputs))
     except selector.SelectorError as err:
         return f"the selector could not recommend: {err}"
+
+
+def selector_inputs(task: str, latency_ms: float, dataset_size: int | None) -> str:
+    """Markdown: the inputs the plan below answers, and where each came from."""
+    from lowres import selector
+
+    found = selector.detect()
+    size = f"{dataset_size:,} labelled examples" if dataset_size else "no labelled data"
+    return (f"The plan answers: **{task}**, a latency budget of **{latency_ms:g} ms** per request and **{size}** "
+            f"(the report notebook's parameters `selector_task`, `selector_latency_ms`, `selector_dataset_size`: "
+            f"change them to ask another question), on **{found['hardware'].upper()}** with "
+            f"**{found['memory_gb']:g} GB** {'of GPU memory' if found['hardware'] == 'gpu' else 'of RAM'} "
+            f"(detected on the machine that built this report). Measured runs count only when they were measured "
+            f"on this same hardware; the plan's basis says how many were used and why the others were not.")
 
 
 def save_tables(out_dir, **tables) -> list:
@@ -309,27 +401,28 @@ def check_out_dir(out: Path, name: str = REPORT_NAME) -> None:
                               f"valid: an empty folder, a folder of an earlier `lowres report`, or a new path")
 
 
-def remove_written_before(out: Path) -> None:
-    """Delete the figures the previous export wrote (never anything else in the folder)."""
+def remove_written_before(out: Path, name: str = REPORT_NAME) -> None:
+    """Delete the figure files the previous export wrote (never anything else in the folder; the page and the
+    executed notebook are rewritten in place)."""
     for relative in written_before(out):
         path = out / relative
-        if path.is_file():
+        if relative.startswith(f"{name}_files/") and path.is_file():
             path.unlink()
 
 
 def export_html(notebook: Path, out: Path, name: str = REPORT_NAME) -> Path:
-    """nbconvert HTML without code, the figures as PNG files in <out>/<name>_files/ referenced by the page."""
+    """HTML without code and without network requests (lowres.report_html), the figures as PNG files under
+    their descriptive names in <out>/<name>_files/."""
     import nbformat
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import ExtractOutputPreprocessor
+
+    from lowres.report_html import CSS, exporter
 
     files_dir = f"{name}_files"
     remove_written_before(out)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    exporter.register_preprocessor(ExtractOutputPreprocessor(), enabled=True)
-    body, resources = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
-                                                  resources={"unique_key": "figure", "output_files_dir": files_dir})
-    written = [f"{name}.html", f"{name}.ipynb", files_dir]
+    body, resources = exporter().from_notebook_node(
+        nbformat.read(notebook, as_version=4),
+        resources={"unique_key": "figure", "output_files_dir": files_dir, "lowres_css": CSS})
+    written = [f"{name}.html", f"{name}.ipynb", files_dir, "kernel.log"]
     for relative, data in resources.get("outputs", {}).items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -346,6 +439,7 @@ def build_report(outputs=None, out=None, kernel_name: str = "lowres") -> tuple[b
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from lowres.kernels import manager_class_for
     from lowres.runner import check_kernel
 
     if out is not None:  # outputs/report is lowres' own; a folder the user names may hold their files
@@ -357,7 +451,8 @@ def build_report(outputs=None, out=None, kernel_name: str = "lowres") -> tuple[b
     ok = True
     try:
         pm.execute_notebook(str(notebook), str(executed), parameters={"outputs_dir": str(outputs), "out_dir": str(out)},
-                            kernel_name=kernel_name, cwd=str(notebook.parent), progress_bar=True, log_output=False)
+                            kernel_name=kernel_name, cwd=str(notebook.parent), progress_bar=True, log_output=False,
+                            kernel_manager_class=manager_class_for(None, out / "kernel.log"))
     except PapermillExecutionError as err:  # papermill saved the notebook up to the error; export it anyway
         ok = False
         print(f"the report notebook stopped: {getattr(err, 'ename', type(err).__name__)}: "

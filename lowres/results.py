@@ -303,3 +303,49 @@ def energy_per_sample(*measurements: dict | None) -> tuple[float | None, str]:
     if samples is None:
         return None, "unavailable"
     return total / samples, ", ".join(sorted(sources - {"unavailable"})) or "unavailable"
+
+
+def significant(value, digits: int = 3):
+    """A number to `digits` significant figures (integers stay integers; text and None pass through)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return value
+    rounded = float(f"{value:.{digits}g}")
+    if isinstance(value, int) or (rounded.is_integer() and abs(rounded) >= 10 ** (digits - 1)):
+        return int(round(value if abs(value) >= 10 ** digits else rounded))
+    return rounded
+
+
+def number_text(value) -> str:
+    """A figure for a terminal table: three significant figures, whole numbers without decimals, '-' if none."""
+    value = significant(value)
+    return "-" if value is None or value != value else str(value)
+
+
+def varying_params(frame) -> list[str]:
+    """The params.* columns whose values differ between runs (what tells the runs of a grid apart)."""
+    return [c for c in frame.columns if c.startswith("params.") and frame[c].astype(str).nunique() > 1]
+
+
+def compact_table(frame):
+    """One line per run: run id, the params that vary, status, headline quality, time, energy with its
+    source (the run summaries); what `lowres collect` prints."""
+    import pandas as pd
+
+    def col(name):
+        return frame[name] if name in frame else pd.Series(None, index=frame.index, dtype=object)
+
+    table = pd.DataFrame({"run_id": frame["run_id"]})
+    for column in varying_params(frame):
+        values = frame[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        whole = numbers.notna().any() and (numbers.dropna() % 1 == 0).all() and (numbers.notna() | values.isna()).all()
+        table[column.removeprefix("params.")] = numbers.astype("Int64") if whole else values
+    table["status"] = frame["status"]
+    table["quality"] = [f"{m} {significant(v)}" if isinstance(m, str) and v == v and v is not None else "-"
+                        for m, v in zip(col("summary.quality_metric"), col("summary.quality"))]
+    table["time_s"] = col("summary.wall_s").map(number_text)
+    table["energy_j"] = col("summary.energy_j").map(number_text)
+    table["energy_source"] = col("summary.energy_source").fillna("-")
+    if col("summary.contended").fillna(False).astype(bool).any():
+        table["contended"] = col("summary.contended").fillna(False).astype(bool)
+    return table

@@ -17,6 +17,7 @@ from lowres import attempts, config, kernels, results
 from lowres.paths import run_dir
 
 KERNEL_NAME = "lowres"
+KERNEL_LOG = "kernel.log"  # the kernel's own stdout/stderr, kept beside the run's notebook
 
 
 @dataclasses.dataclass
@@ -97,9 +98,11 @@ def execute_notebook(plan: config.StudyPlan, params, rid: str, folder: Path, tim
                 "measure": config.to_dict(plan.measure), "run_id": rid, "output_dir": str(folder)}
     try:
         pm.execute_notebook(str(plan.notebook), str(folder / results.NOTEBOOK_FILE), parameters=injected,
-                            kernel_name=kernel_name, cwd=str(plan.notebook.parent), progress_bar=False,
+                            kernel_name=kernel_name, cwd=str(plan.notebook.parent),
+                            progress_bar={"desc": f"  {rid}", "leave": False, "dynamic_ncols": True},
                             execution_timeout=timeout, log_output=False, request_save_on_cell_execute=True,
-                            kernel_manager_class=kernels.manager_class_for(watch), shutdown_kernel="immediate")
+                            kernel_manager_class=kernels.manager_class_for(watch, folder / KERNEL_LOG),
+                            shutdown_kernel="immediate")
         watch.reap()
         return finalize_success(plan, rid, params, folder, started)
     except Exception as exc:  # noqa: BLE001 - every failure of the notebook is recorded, the grid goes on

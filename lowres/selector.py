@@ -139,8 +139,8 @@ def rules_table():
     import pandas as pd
 
     rows = []
-    steps = (("strategy (design step 2)", STRATEGY_RULES), ("model size (design step 1)", SIZE_RULES),
-             ("precision (design step 3)", PRECISION_RULES))
+    steps = (("1 strategy", STRATEGY_RULES), ("2 model size", SIZE_RULES),
+             ("3 precision", PRECISION_RULES))
     for step, rules in steps:
         for priority, rule in enumerate(rules, 1):
             rows.append({"step": step, "priority": priority, "rule": rule.id, "when": rule.describe_when(),
@@ -377,14 +377,17 @@ class Evidence:
 
 
 def row_evidence(study: str, row, facts: dict, include_smoke: bool):
-    """A collected run as Evidence, from its summary (lowres.summary); None when it cannot inform this task."""
-    if row.get("status") != "ok" or row.get("summary.task") != facts["task"]:
-        return None
+    """A collected run as Evidence, from its summary (lowres.summary); else a short reason it cannot inform
+    this task (what the plan says about the runs it did not use)."""
+    if row.get("status") != "ok":
+        return f"did not succeed ({row.get('status')})"
+    if row.get("summary.task") != facts["task"]:
+        return "measured another task"
     if not include_smoke and row.get("summary.comparable") is not True:
-        return None
+        return "cannot stand for real quality (smoke profile, tiny model or synthetic data)"
     quality, strategy = number(row, "summary.quality"), row.get("summary.strategy")
     if quality is None or strategy not in STRATEGIES:
-        return None
+        return "no headline quality or no adaptation strategy"
     peak = number(row, "summary.peak_memory_bytes")
     return Evidence(study, row["run_id"], strategy, row.get("summary.model"), row.get("summary.quality_metric"),
                     quality, row.get("summary.dataset"), peak_memory_gb=peak / memory.GB if peak else None,
@@ -392,22 +395,28 @@ def row_evidence(study: str, row, facts: dict, include_smoke: bool):
 
 
 def load_evidence(facts: dict, fingerprint: str, outputs=None, studies=None,
-                  include_smoke: bool = False) -> list[Evidence]:
-    """Measured runs of the studies (default: every study) on this hardware (same fingerprint) for this task:
-    each run's summary says which task it measured."""
+                  include_smoke: bool = False) -> tuple[list[Evidence], dict]:
+    """Measured runs of the studies (default: every study) on this hardware (same fingerprint) that speak to
+    this task, and {reason: count} for the runs on this hardware that do not."""
+    from collections import Counter
+
     from lowres import studies as registry
     from lowres.results import collect
 
-    found = []
+    found, skipped = [], Counter()
     for study in studies or registry.names():
+        if not registry.headline(study).measured:  # a plan, not a measurement of a strategy
+            continue
         frame = collect(study, outputs)
         if frame.empty or "env.fingerprint" not in frame:
             continue
         for _, row in frame[frame["env.fingerprint"] == fingerprint].iterrows():
             item = row_evidence(study, row, facts, include_smoke)
-            if item is not None:
+            if isinstance(item, Evidence):
                 found.append(item)
-    return found
+            else:
+                skipped[item] += 1
+    return found, dict(skipped)
 
 
 def satisfies(item: Evidence, facts: dict) -> bool:
@@ -554,12 +563,14 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
     if not plans:
         raise SelectorError(f"nothing fits {facts['memory_gb']:g} GB ({'; '.join(dropped)}); valid: more memory, "
                             f"a shorter seq_len, or another hardware")
-    evidence = load_evidence(facts, fingerprint, outputs, include_smoke=include_smoke) if fingerprint else []
+    evidence, skipped = load_evidence(facts, fingerprint, outputs, include_smoke=include_smoke) if fingerprint \
+        else ([], {})
     chosen, evidence_reason = pareto_choice(evidence, list(plans), facts)
     strategy = chosen.strategy if chosen else next(s for s in STRATEGIES if s in plans)
     if chosen:
         evidence_reason = "; ".join([evidence_reason] + model_note(chosen, plans[strategy]))
-    return assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint)
+    return assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint,
+                    skipped)
 
 
 def fit_plans(facts: dict, strategies, seq_len) -> tuple[dict, list]:
@@ -583,7 +594,12 @@ def fill_from_detection(hardware, memory_gb, gpus):
     return hardware, memory_gb, found["gpus"] if gpus is None and hardware == "gpu" else gpus
 
 
-def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint):
+def not_used(skipped: dict) -> str:
+    return "; ".join(f"{n} {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+
+
+def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint,
+             skipped=None):
     plan = plans[strategy]
     all_reasons = reasons + plan.reasons + ([evidence_reason] if evidence_reason else [])
     alternatives = [f"{STRATEGY_LABELS[s]}: also fits ({fmt_models(p.models)}, {p.precision.upper()}, batch "
@@ -591,8 +607,12 @@ def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, eviden
                     if s != strategy] + dropped
     if evidence_reason:
         basis = f"measured: {len(evidence)} runs on this hardware (fingerprint {fingerprint}) + rules"
+        if skipped:
+            basis += f"; {sum(skipped.values())} other runs here were not used: {not_used(skipped)}"
     elif fingerprint:
         basis = f"rules only: no measured results for this task on this hardware (fingerprint {fingerprint})"
+        if skipped:
+            basis += f"; {sum(skipped.values())} runs measured here were not used: {not_used(skipped)}"
     else:
         basis = "rules only: no hardware fingerprint given, measured results not consulted"
     return Recommendation(

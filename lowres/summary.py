@@ -53,6 +53,7 @@ class RunSummary:
     seed: int | None
     quality_metric: str | None
     quality: float | None
+    quality_n: int | None  # examples the headline quality was measured on (its binomial interval needs it)
     train_energy_j: float | None
     energy_j: float | None  # the whole run: every top-level window
     energy_source: str | None  # where the energy figures came from (lowres.meters SOURCES), comma-joined
@@ -67,6 +68,8 @@ class RunSummary:
     train_tokens: int | None
     train_power_w: float | None  # mean power while training: NVML average (GPUs summed) else energy / time
     train_power_source: str | None
+    other_cpu_cores: float | None  # the most CPU cores other processes kept busy during any top-level window
+    contended: bool  # a window carries lowres.meters.contention's warning: others' load distorts its figures
     hardware: str | None
     fingerprint: str | None
     comparable: bool
@@ -160,6 +163,20 @@ def quality(headline: Headline, metrics: dict) -> tuple[str | None, float | None
     return None, None
 
 
+def evaluated_examples(metrics: dict, windows: dict) -> int | None:
+    """How many examples the headline quality was scored on: the study's own count, else the evaluation
+    window's samples, else the last validation window's."""
+    for key in ("n_eval", "n_questions"):
+        if number(metrics.get(key)):
+            return int(metrics[key])
+    validations = sorted((n for n in windows if re.fullmatch(r"validate_epoch_\d+", n)),
+                         key=lambda n: int(n.rsplit("_", 1)[1]))
+    for name in ["eval", *validations[-1:]]:
+        if name in windows and windows[name].samples:
+            return int(windows[name].samples)
+    return None
+
+
 def declared(value, params: dict):
     return value(params) if callable(value) else value
 
@@ -212,11 +229,15 @@ def summarize(result) -> RunSummary:
         study=result.study, run_id=result.run_id, status=result.status, profile=result.profile,
         strategy=declared(headline.strategy, params), task=declared(headline.task, params), model=model,
         dataset=dataset, seed=params.get("seed"), quality_metric=metric, quality=value,
+        quality_n=evaluated_examples(metrics, windows) if value is not None else None,
         train_energy_j=train_energy[0], energy_j=energy, energy_source=source, energy_scope=scope,
         latency_ms=latency_ms, latency_kind=latency_kind, peak_memory_bytes=memory, memory_kind=memory_kind,
         wall_s=total(m.wall_s for m in tops), train_wall_s=train.wall_s if train else None,
         train_samples=train.samples if train else None, train_tokens=train.tokens if train else None,
-        train_power_w=power, train_power_source=power_source, hardware=hardware(env), fingerprint=env.get("fingerprint"),
+        train_power_w=power, train_power_source=power_source,
+        other_cpu_cores=max((m.other_cpu_cores for m in tops if m.other_cpu_cores is not None), default=None),
+        contended=any(w.startswith("contention:") for m in windows.values() for w in m.warnings),
+        hardware=hardware(env), fingerprint=env.get("fingerprint"),
         comparable=comparable, comparability=why)
 
 

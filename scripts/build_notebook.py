@@ -31,7 +31,8 @@ def parse_cells(text: str) -> list:
             source = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in source.splitlines())
             cells.append(nbformat.v4.new_markdown_cell(source))
         else:
-            cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {}))
+            cell_tags = tags + (["nbval-check"] if source.lstrip().startswith(NBVAL_MARK) else [])
+            cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": cell_tags} if cell_tags else {}))
 
     for line in text.splitlines():
         if line.startswith("# %%"):

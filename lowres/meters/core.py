@@ -20,6 +20,7 @@ import time
 from datetime import datetime, timezone
 
 from lowres.meters import carbon as carbon_mod
+from lowres.meters.contention import CpuClock, contention_warning
 from lowres.meters import flops as flops_mod
 from lowres.meters import nvml, rapl
 from lowres.meters.sampler import Sampler
@@ -71,6 +72,9 @@ class Measurement:
     device_name: str | None = None
     precision: str | None = None
     sampler_samples: int | None = None
+    other_cpu_s: float | None = None  # CPU seconds other processes used during the window (lowres.meters.contention)
+    other_cpu_cores: float | None = None  # ... per second of wall time: cores they kept busy on average
+    load_avg_1m: float | None = None  # the machine's 1-minute load average at the window's end
     scope: dict = dataclasses.field(default_factory=dict)  # figure -> device | machine | process
     sources: dict = dataclasses.field(default_factory=dict)  # figure -> one of SOURCES (per device: a,b)
     warnings: list = dataclasses.field(default_factory=list)
@@ -276,6 +280,7 @@ class Window:
         self.gpus, self.gpu_reason, self.rapl_reason = [], None, None
         self.energy_start: list = []
         self.cuda_peak_carry: dict[int, tuple[int, int]] = {}
+        self.cpu_clock = None
         self.t0 = None
 
     @property
@@ -301,6 +306,7 @@ class Window:
             cuda_sync()
             self._reset_cuda_peaks()
             self.energy_start = [g.energy_j() if g.has_energy_counter else None for g in self.gpus]
+            self.cpu_clock = CpuClock() if m.rank == 0 else None
             self.sampler.start()
         except BaseException:
             self._stop_all()
@@ -383,6 +389,7 @@ class Window:
         self._fill_flops()
         m.peak_cpu_rss_bytes = self.sampler.peak_rss
         m.scope["peak_cpu_rss_bytes"] = "process"
+        self._fill_contention()
         m.sampler_samples = self.sampler.count
         if m.wall_s < MIN_WINDOW_S:
             m.warn(f"window lasted {m.wall_s * 1000:.0f} ms, shorter than the ~{MIN_WINDOW_S * 1000:.0f} ms "
@@ -390,6 +397,16 @@ class Window:
         if m.sampler_samples < MIN_SAMPLES:
             m.warn(f"the sampler got only {m.sampler_samples} samples at {self.meter.sample_hz:g} Hz: average/peak "
                    "power and peak memory may miss what happened between samples")
+
+    def _fill_contention(self) -> None:
+        """Other processes' CPU use during the window (rank 0: a machine-level figure, like CPU energy)."""
+        if self.cpu_clock is None:
+            return
+        figures = self.cpu_clock.figures(self.m.wall_s)
+        self.m.other_cpu_s, self.m.other_cpu_cores = figures["other_cpu_s"], figures["other_cpu_cores"]
+        self.m.load_avg_1m = figures["load_avg_1m"]
+        self.m.scope.update({"other_cpu_s": "machine", "load_avg_1m": "machine"})
+        self.m.warn(contention_warning(self.m.other_cpu_cores, figures["cpu_cores"]))
 
     def _fill_cuda_memory(self) -> None:
         m = self.m

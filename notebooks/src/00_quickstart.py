@@ -16,7 +16,7 @@ from lowres.meters.callback import MeterCallback
 run = lowres.start_run("quickstart", globals())
 params = run.params  # validated; every cell below reads these
 run.seed_everything()
-print(run.run_id, "->", run.dir)
+print(run.run_id, "->", run.location)
 # %% [markdown]
 # ## 1 · Data
 # %%
@@ -30,7 +30,7 @@ print(f"{corpus.name}: {len(corpus.train)} train / {len(corpus.val)} val, {corpu
 # %%
 net = models.load_model(params.model, "classification", num_labels=corpus.num_labels)
 module = train.ClassificationModule(net, lr=params.lr)
-pd.Series(models.count_parameters(net))
+pd.DataFrame([models.count_parameters(net)])  # one row: counts stay whole numbers
 # %% [markdown]
 # ## 3 · Fit under the Meter (windows per phase and epoch: time, memory, energy with its source)
 # %%
@@ -46,8 +46,8 @@ scores
 # ## 4 · What it cost
 # %%
 cost = lowres.measurement_table(run.meter)
-axes = sns.barplot(data=cost, x="window", y="tokens_per_s")
-axes.set(title="Throughput per window (real tokens / s)")
+axes = sns.barplot(data=cost, y="window", x="tokens_per_s", orient="h")  # window names read left to right
+axes.set(title="Throughput per window (real tokens / s)", xlabel="real tokens / s", ylabel="")
 run.save_figure(axes, "throughput.png")
 cost
 # %%

@@ -32,7 +32,7 @@ params = run.params
 analysis = studies.analysis(run.study)
 run.seed_everything()
 plan = steps.plan_for(params)
-print(run.run_id, "->", run.dir)
+print(run.run_id, "->", run.location)
 pd.Series(plan.to_dict())
 # %% [markdown]
 # ## 1 · Data: the questions, tokenized; validation masks drawn once

@@ -26,7 +26,7 @@ from lowres.studies.distil_vs_bert import analysis, steps
 run = lowres.start_run("distil_vs_bert", globals())
 params = run.params
 run.seed_everything()
-print(run.run_id, "->", run.dir, "| model:", params.model, "| task:", params.task,
+print(run.run_id, "->", run.location, "| model:", params.model, "| task:", params.task,
       "| torch threads:", devices.set_threads(params.threads))
 # %% [markdown]
 # ## 1 · Data: tokens one epoch processes with this padding mode

@@ -18,7 +18,7 @@ from lowres.studies.lora import analysis
 run = lowres.start_run("lora", globals())
 params = run.params  # validated; LoRA settings are cleared (None) for full fine-tuning
 run.seed_everything()
-print(run.run_id, "->", run.dir)
+print(run.run_id, "->", run.location)
 # %% [markdown]
 # ## 1 · Data
 # %%

@@ -18,7 +18,7 @@ run = lowres.start_run("rag", globals())
 params = run.params
 devices.set_threads(params.threads, faiss=True)
 device = devices.pick_device(params.device)
-print(run.run_id, "->", run.dir, "| device:", device)
+print(run.run_id, "->", run.location, "| device:", device)
 # %% [markdown]
 # ## 1 · Knowledge base, split into token windows
 # %%

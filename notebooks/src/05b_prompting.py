@@ -16,7 +16,7 @@ run = lowres.start_run("prompting", globals())
 params = run.params
 devices.set_threads(params.threads, faiss=True)
 device = devices.pick_device(params.device)
-print(run.run_id, "->", run.dir, "| device:", device)
+print(run.run_id, "->", run.location, "| device:", device)
 # %% [markdown]
 # ## 1 · Data (support examples from train, scores on dev) and the model
 # %%

@@ -15,7 +15,7 @@ from lowres import memory, selector, widgets
 
 run = lowres.start_run("selector", globals())
 params = run.params
-print(run.run_id, "->", run.dir)
+print(run.run_id, "->", run.location)
 # %% [markdown]
 # ## 1 · The rules, in priority order
 # Step 1 narrows the strategies (a rule that would leave none is overruled by the ones above it); steps 2 and 3

@@ -1,4 +1,6 @@
-"""`lowres report`: the report notebook on the fixture (failed run, missing study) and on real smoke outputs."""
+"""`lowres report`: the report notebook on the fixture (failed run, missing study) and on real smoke outputs,
+each page then opened in headless Chromium at 1280x900 (tests/browser/report_page.py; screenshots saved in the
+test's temp dir)."""
 import csv
 import os
 import subprocess
@@ -10,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tests" / "browser"))
+from report_page import assert_readable, inspect_page  # noqa: E402 - the browser checks live with the browser tests
 
 pytestmark = pytest.mark.notebook
 FIXTURE = REPO / "tests" / "fixtures" / "report_outputs"
@@ -53,7 +58,12 @@ def test_report_on_the_fixture_shows_every_section_a_failed_run_and_a_missing_st
     assert status["rag"]["state"] == "not run" and status["precision"]["oom"] == "1"
     anchors = {r["anchor"]: r for r in read_csv(out / "anchors.csv")}
     assert float(anchors["design_int8_memory"]["ours"]) > 50 and anchors["design_rag"]["ours"] == ""
+    assert {r["verdict"] for r in anchors.values()} <= {"reproduced", "not reproduced", "not comparable",
+                                                       "not measurable here", "not measured"}
     assert (out / "report.ipynb").is_file()
+    seen = inspect_page(out / "report.html", tmp_path / "screenshots", "fixture")
+    assert_readable(seen)
+    print(f"screenshots of the fixture report: {tmp_path / 'screenshots'}")
 
 
 def test_report_on_every_study_s_smoke_outputs(smoke_study, smoke_outputs, tmp_path):
@@ -80,3 +90,11 @@ def test_report_on_every_study_s_smoke_outputs(smoke_study, smoke_outputs, tmp_p
     # the selector's plan table (Recommendation._repr_html_), not its fallback line
     assert "lowres-plan" in html and "Strategy" in html and "could not recommend" not in html
     assert_figures_beside(html, out)
+    for run in runs.values():  # the kernels' own chatter stays in their kernel.log, out of the CLI's output
+        assert "[IPKernelApp]" not in run.proc.stdout + run.proc.stderr
+        assert "KeyboardInterrupt" not in run.proc.stdout + run.proc.stderr
+    seen = inspect_page(out / "report.html", tmp_path / "screenshots", "smoke")
+    assert_readable(seen)
+    assert set(seen["ratio"]) == {"-"} and set(seen["ours"]) == {"-"}  # no smoke figure beside a published one
+    assert seen["verdicts"] and "reproduced" not in seen["verdicts"]
+    print(f"screenshots of the smoke report: {tmp_path / 'screenshots'}")

@@ -30,7 +30,7 @@ def test_every_registered_study_is_listed_and_missing_ones_are_not_run(frames):
 
 def test_fixture_results_are_announced_as_fabricated(frames):
     assert report.is_fixture(frames)
-    assert "FABRICATED TEST DATA" in report.provenance(FIXTURE, frames)
+    assert "FABRICATED TEST DATA" in report.banner(FIXTURE, frames)
 
 
 def test_a_missing_study_section_says_how_to_run_it(frames):

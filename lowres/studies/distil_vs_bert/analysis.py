@@ -13,7 +13,8 @@ import re
 import pandas as pd
 
 from lowres.analysis import empty_axes
-from lowres.energy_fit import STANDARD_FITS, WINDOW_PATTERN, mean_ci, standard_fits
+from lowres.energy_fit import STANDARD_FITS, WINDOW_PATTERN, standard_fits
+from lowres.stats import mean_ci
 from lowres.results import energy_and_source
 
 STUDY = "distil_vs_bert"

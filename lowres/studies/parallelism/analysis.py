@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lowres.analysis import axes_or_new, empty_axes
-from lowres.energy_fit import mean_ci
+from lowres.stats import mean_ci
 from lowres.studies.precision import analysis as precision_analysis
 from lowres.studies.precision.analysis import (accuracy_figure, comparison_text, key_table, memory_figure,
                                                metric_figure, power_figure, runs, speedup_figure, speedup_table)

@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 from lowres.analysis import axes_or_new, column, empty_axes, text
-from lowres.energy_fit import mean_ci
+from lowres.stats import mean_ci
 
 MIB = 2**20
 # The paper's headline, DDP + AMP-FP16 against FP32 DataParallel on 2x NVIDIA A30 (bert-base-uncased, VizWiz).
