@@ -18,6 +18,8 @@ import json
 import os
 import shutil
 import socket
+import threading
+import time
 from pathlib import Path
 
 from lowres import results
@@ -26,6 +28,8 @@ from lowres.paths import outputs_dir
 WORK = ".work"
 PREVIOUS = "previous"
 OLD_SUFFIX = ".old"
+HEARTBEAT_S = 60.0  # a live claim's file is touched this often by its owner
+STALE_AFTER_S = 600.0  # a claim from another host whose file has not been touched for this long is stale
 
 
 def study_dir(study: str) -> Path:
@@ -53,11 +57,16 @@ def owner_record() -> dict:
             "claimed_at": results.utc_now()}
 
 
-def is_alive(owner: dict) -> bool:
-    """A claim's owner still runs: same host, the pid exists and started when the claim says. On another
-    host we cannot tell, so the claim counts as live."""
+def is_alive(owner: dict, path: Path | None = None) -> bool:
+    """A claim's owner still runs: on this host, the pid exists and started when the claim says; on another
+    host (a cluster node), its owner has touched the claim within STALE_AFTER_S (a heartbeat)."""
     if owner.get("host") != socket.gethostname():
-        return True
+        if path is None:
+            return True
+        try:
+            return time.time() - path.stat().st_mtime < STALE_AFTER_S
+        except FileNotFoundError:
+            return False
     pid = owner.get("pid")
     if not isinstance(pid, int):
         return False
@@ -71,11 +80,26 @@ def describe_owner(owner: dict) -> str:
 
 @dataclasses.dataclass
 class Claim:
-    """The right to execute one run; `release()` when done (a crash leaves a stale claim, taken over later)."""
+    """The right to execute one run; `release()` when done (a crash leaves a stale claim, taken over later).
+    While held, a thread touches the claim file every HEARTBEAT_S, so runners on other hosts can tell a live
+    claim from the leftover of a node that died."""
 
     path: Path
 
+    def __post_init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lowres-claim-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except FileNotFoundError:
+                return
+
     def release(self) -> None:
+        self._stop.set()
         self.path.unlink(missing_ok=True)
 
 
@@ -95,7 +119,7 @@ def claim(study: str, run_id: str) -> Claim | str:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, results.file_mode())
         except FileExistsError:
             owner = read_owner(path)
-            if owner and is_alive(owner):
+            if owner and is_alive(owner, path):
                 return f"being run by another lowres runner ({describe_owner(owner)})"
             path.unlink(missing_ok=True)  # stale: its runner is gone
             continue
@@ -103,6 +127,13 @@ def claim(study: str, run_id: str) -> Claim | str:
             json.dump(owner_record(), fh)
         return Claim(path)
     return f"could not claim {path} (another runner keeps taking it)"
+
+
+def is_claimed(study: str, run_id: str) -> bool:
+    """A live runner holds this run's claim (it is executing now)."""
+    path = work_dir(study) / f"{run_id}.claim"
+    owner = read_owner(path)
+    return bool(owner) and is_alive(owner, path)
 
 
 # ---------------------------------------------------------------------------------------------- attempts

@@ -18,13 +18,48 @@ def cmd_run(args) -> int:
     from lowres import config, runner
 
     overrides = config.parse_overrides(args.set)
+    if args.executor != "local":
+        return submit_to_cluster(args, overrides)
     outcomes = runner.run_study(args.study, args.profile, overrides, force=args.force, dry_run=args.dry_run,
-                                timeout=args.timeout)
+                                timeout=args.timeout, retry_failed=args.retry_failed)
     print(runner.summary_table(outcomes))
     bad = runner.failed(outcomes)
     if bad:
         print(f"{len(bad)} of {len(outcomes)} runs did not succeed: {', '.join(o.run_id for o in bad)}")
     return EXIT_RUN_FAILED if bad else 0
+
+
+CLUSTER_ARGS = ("partition", "gpus_per_task", "cpus_per_task", "mem_gb", "time_min", "array_parallelism")
+
+
+def submit_to_cluster(args, overrides: dict) -> int:
+    """`--executor slurm | submitit-local`: the grid as one task per point (lowres.cluster)."""
+    from lowres import cluster, config, runner
+
+    timeout = config.check_timeout(args.timeout)
+    given = {key: getattr(args, key) for key in CLUSTER_ARGS}
+    given["sbatch"] = args.sbatch or None
+    options = cluster.cluster_options(args.study, args.profile, given)
+    if args.dry_run:
+        plan = config.load_params(args.study, args.profile, overrides)
+        print(cluster.sbatch_script(args.study, options, len(cluster.pending(plan, args.retry_failed)),
+                                    cluster.attempts.work_dir(args.study) / "submitit")
+              if args.executor == "slurm" else f"{len(plan.runs)} grid points; submitit-local runs them one by one")
+        return 0
+    outcomes = cluster.submit(args.study, args.profile, overrides, args.executor, options, timeout, args.retry_failed)
+    print(runner.summary_table(outcomes))
+    if any(o.status == "queued" for o in outcomes):
+        print(f"`lowres status {args.study}` follows them; results land in outputs/{args.study}/<run_id>/")
+    bad = runner.failed([o for o in outcomes if o.status != "queued"])
+    return EXIT_RUN_FAILED if bad else 0
+
+
+def cmd_status(args) -> int:
+    from lowres import cluster, config
+
+    config.check_name("study", args.study, config.available_studies())
+    cluster.print_status(args.study)
+    return 0
 
 
 def cmd_collect(args) -> int:
@@ -100,7 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="list the runs and exit")
     run.add_argument("--force", action="store_true", help="re-run runs that already succeeded")
     run.add_argument("--timeout", default=None, help="per-cell time limit in whole seconds (default: none)")
+    run.add_argument("--retry-failed", action="store_true", help="run only the points whose last attempt failed")
+    cluster = run.add_argument_group("cluster (--executor slurm | submitit-local; defaults from a `cluster:` block)")
+    cluster.add_argument("--executor", choices=("local", "submitit-local", "slurm"), default="local",
+                         help="local: one run at a time here (default); slurm: a SLURM job array through "
+                              "submitit, one task per point; submitit-local: the same path on this machine")
+    cluster.add_argument("--partition", default=None)
+    cluster.add_argument("--gpus-per-task", type=int, default=None)
+    cluster.add_argument("--cpus-per-task", type=int, default=None)
+    cluster.add_argument("--mem-gb", type=float, default=None)
+    cluster.add_argument("--time-min", type=int, default=None, help="time limit per task in minutes")
+    cluster.add_argument("--array-parallelism", type=int, default=None, help="tasks running at once")
+    cluster.add_argument("--sbatch", action="append", default=[], metavar="NAME=VALUE",
+                         help="an extra sbatch option, e.g. --sbatch account=nlp (repeatable)")
     run.set_defaults(func=cmd_run)
+    status = sub.add_parser("status", help="what is queued, running, done and failed for a study")
+    status.add_argument("study")
+    status.set_defaults(func=cmd_status)
     collect = sub.add_parser("collect", help="a study's results: a compact table here, every column in CSV + parquet")
     collect.add_argument("study")
     collect.add_argument("--full", action="store_true", help="print every column instead of the compact table")

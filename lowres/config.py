@@ -24,8 +24,8 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from lowres.paths import params_dir, project_root
 
-YAML_KEYS = {"notebook", "description", "grid", "seeds", "profiles", "measure"}
-PROFILE_KEYS = {"description", "set", "grid", "seeds", "measure"}
+YAML_KEYS = {"notebook", "description", "grid", "seeds", "profiles", "measure", "cluster"}
+PROFILE_KEYS = {"description", "set", "grid", "seeds", "measure", "cluster"}
 MEASURE_PREFIX = "measure."  # `--set measure.country_iso_code=ARG`
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
 PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True)

@@ -165,6 +165,17 @@ def load_result(path: Path) -> RunResult:
         raise CorruptResult(f"{path}: {err}") from None
 
 
+def status_of_folder(folder: Path) -> str | None:
+    """The status of the run committed in `folder`: ok | failed | oom | timeout, `invalid` for a damaged
+    result.json, None when there is none."""
+    try:
+        return load_result(folder).status
+    except FileNotFoundError:
+        return None
+    except CorruptResult:
+        return INVALID
+
+
 def invalid_row(study: str, path: Path, reason: str) -> dict:
     """How collect() lists a result that failed validation: status `invalid` with the reason."""
     return {"study": study, "run_id": path.parent.name, "status": INVALID, "error": reason}

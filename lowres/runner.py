@@ -152,10 +152,14 @@ def finalize_success(plan: config.StudyPlan, rid: str, params, folder: Path, sta
     return result.status, ""
 
 
+FAILED_STATUSES = ("failed", "oom", "timeout", "invalid")
+
+
 def run_study(study: str, profile: str = "smoke", overrides: dict | None = None, force: bool = False,
               dry_run: bool = False, timeout: int | None = None, kernel_name: str = KERNEL_NAME,
-              out=sys.stdout) -> list[RunOutcome]:
-    """Validate everything, then execute the grid one run at a time (concurrent runs corrupt timings)."""
+              out=sys.stdout, retry_failed: bool = False) -> list[RunOutcome]:
+    """Validate everything, then execute the grid one run at a time (concurrent runs corrupt timings).
+    `retry_failed`: only the points whose last attempt failed (failed, oom, timeout, invalid)."""
     from tqdm.auto import tqdm
 
     timeout = config.check_timeout(timeout)
@@ -170,7 +174,10 @@ def run_study(study: str, profile: str = "smoke", overrides: dict | None = None,
     bar = tqdm(plan.runs, desc=f"{study}/{profile}", unit="run", file=out, dynamic_ncols=True)
     for rid, params in zip(plan.run_ids(), bar):
         bar.set_postfix_str(rid)
-        outcomes.append(execute_one(plan, params, timeout, kernel_name, force))
+        if retry_failed and results.status_of_folder(run_dir(study, rid)) not in FAILED_STATUSES:
+            outcomes.append(RunOutcome(rid, "skipped", 0.0, config.to_dict(params), "did not fail (--retry-failed)"))
+            continue
+        outcomes.append(execute_one(plan, params, timeout, kernel_name, force or retry_failed))
     bar.close()
     return outcomes
 

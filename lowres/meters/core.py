@@ -390,6 +390,7 @@ class Window:
         m.peak_cpu_rss_bytes = self.sampler.peak_rss
         m.scope["peak_cpu_rss_bytes"] = "process"
         self._fill_contention()
+        self._fill_scheduler_scope()
         m.sampler_samples = self.sampler.count
         if m.wall_s < MIN_WINDOW_S:
             m.warn(f"window lasted {m.wall_s * 1000:.0f} ms, shorter than the ~{MIN_WINDOW_S * 1000:.0f} ms "
@@ -397,6 +398,16 @@ class Window:
         if m.sampler_samples < MIN_SAMPLES:
             m.warn(f"the sampler got only {m.sampler_samples} samples at {self.meter.sample_hz:g} Hz: average/peak "
                    "power and peak memory may miss what happened between samples")
+
+    def _fill_scheduler_scope(self) -> None:
+        """Under SLURM, say what the figures cover: NVML reads only the job's GPUs, machine figures the node."""
+        job = os.environ.get("SLURM_JOB_ID")
+        if not job:
+            return
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
+        self.m.scope["scheduler"] = f"slurm job {job}"
+        self.m.warn(f"SLURM job {job}: GPU energy and power cover this job's devices only (CUDA_VISIBLE_DEVICES="
+                    f"{visible}); CPU, DRAM and CO2 figures cover the whole node, other jobs on it included")
 
     def _fill_contention(self) -> None:
         """Other processes' CPU use during the window (rank 0: a machine-level figure, like CPU energy)."""
