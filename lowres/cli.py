@@ -21,7 +21,7 @@ def cmd_run(args) -> int:
     if args.executor != "local":
         return submit_to_cluster(args, overrides)
     outcomes = runner.run_study(args.study, args.profile, overrides, force=args.force, dry_run=args.dry_run,
-                                timeout=args.timeout, retry_failed=args.retry_failed)
+                                timeout=args.timeout, retry_failed=args.retry_failed, warm=not args.no_warm)
     print(runner.summary_table(outcomes))
     bad = runner.failed(outcomes)
     if bad:
@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="re-run runs that already succeeded")
     run.add_argument("--timeout", default=None, help="per-cell time limit in whole seconds (default: none)")
     run.add_argument("--retry-failed", action="store_true", help="run only the points whose last attempt failed")
+    run.add_argument("--no-warm", action="store_true",
+                     help="start a fresh interpreter for every run's kernel (default: fork each run's kernel from a "
+                          "server that imported the training stack once; each run still has its own process)")
     cluster = run.add_argument_group("cluster (--executor slurm | submitit-local; defaults from a `cluster:` block)")
     cluster.add_argument("--executor", choices=("local", "submitit-local", "slurm"), default="local",
                          help="local: one run at a time here (default); slurm: a SLURM job array through "

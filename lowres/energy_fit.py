@@ -1,7 +1,8 @@
 """Least-squares fits of energy (or wall time) against tokens processed, and the Meter windows they need.
 
 Wang et al. (2023) found fine-tuning energy linear in the tokens processed (padding included) and in wall
-time. `StepWindows` cuts training into Meter windows of a few optimizer steps each, so one run gives
+time. `lowres.meters.callback.StepWindows` (a Lightning callback, kept there so this module imports no
+Lightning) cuts training into Meter windows of a few optimizer steps each, so one run gives
 several (tokens, wall time, energy) points; the windows' lengths cycle through 1, 2 and 3 parts
 (`window_sizes`), so their token counts spread even when every batch holds the same padded tokens
 (`max_length` padding). `linear_fit` fits y = slope * x + intercept by least squares
@@ -15,10 +16,8 @@ import dataclasses
 import itertools
 import re
 
-import lightning as L
 import numpy as np
 
-from lowres.data.modules import TokenCounter, fill_counts
 from lowres.results import energy_and_source
 
 WINDOW_PREFIX = "steps_"
@@ -149,63 +148,3 @@ def window_sizes(total_steps: int, windows: int, parts: tuple = WINDOW_PATTERN_P
     spare = total_steps - len(weights)  # one step each, the rest shared in proportion to the weights
     bounds = [round(spare * c / sum(weights)) for c in itertools.accumulate(weights)]
     return [1 + b - a for a, b in zip([0, *bounds], bounds)]
-
-
-class StepWindows(L.Callback):
-    """Meter windows `steps_0`, `steps_1`, ... of `sizes[i]` training steps each (fit points).
-
-    `sizes` is a list of window lengths in steps (see `window_sizes`; used in turn, cycling) or one int for
-    equal windows. The first `warmup_steps` steps go to a window `steps_warmup`, kept out of the fits: they
-    carry one-off costs (lazy optimizer state, allocator growth, kernel selection) that are not proportional
-    to tokens. Token counts come from each batch's attention mask as the step starts, so they are exact for
-    the steps inside the window. A window never spans validation or an epoch end: it closes early there.
-    """
-
-    def __init__(self, meter, sizes: list[int] | int, warmup_steps: int = 1):
-        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
-        if not sizes or min(sizes) < 1 or warmup_steps < 0:
-            raise ValueError(f"need window sizes >= 1 and warmup_steps >= 0, got {sizes}, {warmup_steps}")
-        self.meter, self.sizes, self.warmup_steps = meter, sizes, warmup_steps
-        self.context = self.measurement = None
-        self.counter, self.index, self.steps_seen = TokenCounter(), 0, 0
-
-    def current_size(self) -> int:
-        return self.sizes[self.index % len(self.sizes)]
-
-    def in_warmup(self) -> bool:
-        return self.steps_seen < self.warmup_steps
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if self.context is None:
-            self.counter.reset()
-            name = f"{WINDOW_PREFIX}warmup" if self.in_warmup() else f"{WINDOW_PREFIX}{self.index}"
-            self.context = self.meter.window(name, precision=str(trainer.precision))
-            self.measurement = self.context.__enter__()
-        self.counter.add(batch)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.steps_seen += 1
-        warmup_over = self.steps_seen == self.warmup_steps
-        if warmup_over or (not self.in_warmup() and self.counter.batches >= self.current_size()):
-            self._close()
-
-    def on_validation_start(self, trainer, pl_module):
-        self._close()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self._close()
-
-    def on_train_end(self, trainer, pl_module):
-        self._close()
-
-    def on_exception(self, trainer, pl_module, exception):
-        self._close(exception)
-
-    def _close(self, exc: BaseException | None = None) -> None:
-        if self.context is None:
-            return
-        fill_counts(self.measurement, self.counter)
-        context, self.context = self.context, None
-        context.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
-        if not self.measurement.name.endswith("warmup"):
-            self.index += 1

@@ -69,7 +69,8 @@ def fingerprint() -> dict:
             "cpu_cores_physical": psutil.cpu_count(logical=False), "ram_bytes": psutil.virtual_memory().total,
             "gpus": gpu_list, "gpu_names": ", ".join(g["name"] for g in gpu_list) or None,
             "gpu_driver": gpu_list[0].get("driver_version") if gpu_list else None, **torch_info(),
-            "packages": package_versions(), "git_sha": git_sha()}
+            "packages": package_versions(), "git_sha": git_sha(),
+            "kernel_mode": os.environ.get("LOWRES_KERNEL_MODE", "fresh")}  # forked: lowres.warm (RSS reads lower)
     info["fingerprint"] = hardware_key(info)
     info["load"] = machine_load(interval_s=0.0)
     return info

@@ -105,12 +105,15 @@ class RunKernelManager(AsyncKernelManager):
 
     watch: "KernelWatch | None" = None
     log_path: Path | None = None
+    fork_server = None  # lowres.warm.ForkServer: fork the kernel from it instead of starting a new interpreter
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.connection_file = str(runtime_dir() / f"{CONNECTION_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}.json")
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
+        if self.fork_server is not None:
+            return self._launch_forked(kw)
         kw["preexec_fn"] = die_with_parent
         if self.log_path is not None:
             with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
@@ -126,9 +129,28 @@ class RunKernelManager(AsyncKernelManager):
             self.watch.attach(process, pgid)
 
 
-def manager_class_for(watch: "KernelWatch | None", log_path: Path | None = None) -> type:
-    """A RunKernelManager subclass bound to one run's watch and log (nbclient instantiates the class itself)."""
-    return type("BoundRunKernelManager", (RunKernelManager,), {"watch": watch, "log_path": log_path})
+    def _launch_forked(self, kw: dict) -> None:
+        """The warm path: the fork server forks the kernel (a fresh process of its own, its imports done); the
+        provisioner drives it through a Popen-like handle, as it would a kernel it had started itself."""
+        from lowres.warm import ForkedProcess
+
+        log = self.log_path or Path(os.devnull)
+        pid = self.fork_server.fork(self.connection_file, str(kw.get("cwd") or os.getcwd()), kw.get("env") or {}, log)
+        provisioner = self.provisioner
+        provisioner.process = ForkedProcess(pid, self.fork_server)
+        provisioner.pid = provisioner.pgid = pid  # the child started its own session
+        provisioner.cwd = kw.get("cwd")
+        _live_groups.add(pid)
+        if self.watch is not None:
+            self.watch.attach(provisioner.process, pid)
+        self._reconcile_connection_info(provisioner.connection_info)
+
+
+def manager_class_for(watch: "KernelWatch | None", log_path: Path | None = None, fork_server=None) -> type:
+    """A RunKernelManager subclass bound to one run's watch, log and (warm runs) the fork server; nbclient
+    instantiates the class itself."""
+    return type("BoundRunKernelManager", (RunKernelManager,),
+                {"watch": watch, "log_path": log_path, "fork_server": fork_server})
 
 
 # ---------------------------------------------------------------------------------------------- memory watch

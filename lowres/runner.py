@@ -1,4 +1,6 @@
-"""`lowres run`: one papermill execution per grid point, in a fresh `lowres` kernel, resumable.
+"""`lowres run`: one papermill execution per grid point, each in a kernel process of its own, resumable.
+
+Kernels are forked from a warm server (lowres.warm) when two or more runs are to execute, else started fresh.
 
 Every failure (exception, out-of-memory, dead kernel, timeout) becomes that run's result.json and the
 grid goes on. Each run is claimed first (two runners never execute the same point), runs in a new attempt
@@ -87,7 +89,8 @@ def record_failure(plan: config.StudyPlan, rid: str, params, folder: Path, statu
     results.save_result(result, folder)
 
 
-def execute_notebook(plan: config.StudyPlan, params, rid: str, folder: Path, timeout: int | None, kernel_name: str):
+def execute_notebook(plan: config.StudyPlan, params, rid: str, folder: Path, timeout: int | None, kernel_name: str,
+                     fork_server=None):
     """One papermill execution into `folder`; returns (status, message). The notebook is saved after every
     cell, so a timeout or a dead kernel still leaves the cells that ran."""
     import papermill as pm
@@ -101,7 +104,7 @@ def execute_notebook(plan: config.StudyPlan, params, rid: str, folder: Path, tim
                             kernel_name=kernel_name, cwd=str(plan.notebook.parent),
                             progress_bar={"desc": f"  {rid}", "leave": False, "dynamic_ncols": True},
                             execution_timeout=timeout, log_output=False, request_save_on_cell_execute=True,
-                            kernel_manager_class=kernels.manager_class_for(watch, folder / KERNEL_LOG),
+                            kernel_manager_class=kernels.manager_class_for(watch, folder / KERNEL_LOG, fork_server),
                             shutdown_kernel="immediate")
         watch.reap()
         return finalize_success(plan, rid, params, folder, started)
@@ -112,7 +115,8 @@ def execute_notebook(plan: config.StudyPlan, params, rid: str, folder: Path, tim
         return status, f"{error.get('type')}: {first_line(error.get('message'))}"
 
 
-def execute_one(plan: config.StudyPlan, params, timeout: int | None, kernel_name: str, force: bool = False) -> RunOutcome:
+def execute_one(plan: config.StudyPlan, params, timeout: int | None, kernel_name: str, force: bool = False,
+                fork_server=None) -> RunOutcome:
     """Claim the run, skip it when a trusted ok result exists (unless forced), else execute a new attempt
     beside the committed one and commit it when it finishes."""
     rid = config.run_id(plan.study, params, plan.measure)
@@ -128,7 +132,7 @@ def execute_one(plan: config.StudyPlan, params, timeout: int | None, kernel_name
             return RunOutcome(rid, "skipped", 0.0, config.to_dict(params), "already ok (use --force)")
         attempts.discard_stale_attempts(plan.study, rid)
         attempt = attempts.new_attempt_dir(plan.study, rid)
-        status, message = execute_notebook(plan, params, rid, attempt, timeout, kernel_name)
+        status, message = execute_notebook(plan, params, rid, attempt, timeout, kernel_name, fork_server)
         kept = attempts.commit(plan.study, rid, attempt, run)
         message = "; ".join(m for m in (why, message, kept) if m)
         return RunOutcome(rid, status, time.perf_counter() - t0, config.to_dict(params), message)
@@ -157,9 +161,11 @@ FAILED_STATUSES = ("failed", "oom", "timeout", "invalid")
 
 def run_study(study: str, profile: str = "smoke", overrides: dict | None = None, force: bool = False,
               dry_run: bool = False, timeout: int | None = None, kernel_name: str = KERNEL_NAME,
-              out=sys.stdout, retry_failed: bool = False) -> list[RunOutcome]:
+              out=sys.stdout, retry_failed: bool = False, warm: bool = True) -> list[RunOutcome]:
     """Validate everything, then execute the grid one run at a time (concurrent runs corrupt timings).
-    `retry_failed`: only the points whose last attempt failed (failed, oom, timeout, invalid)."""
+    `retry_failed`: only the points whose last attempt failed (failed, oom, timeout, invalid).
+    `warm`: with two or more runs to execute, fork each run's kernel from a server that imported the training
+    stack once, before the first run (lowres.warm); each run still has a process of its own."""
     from tqdm.auto import tqdm
 
     timeout = config.check_timeout(timeout)
@@ -170,16 +176,38 @@ def run_study(study: str, profile: str = "smoke", overrides: dict | None = None,
     check_kernel(kernel_name)
     kernels.install_exit_handlers()
     kernels.sweep_connection_files()
+    todo = [(rid, p) for rid, p in zip(plan.run_ids(), plan.runs)
+            if not retry_failed or results.status_of_folder(run_dir(study, rid)) in FAILED_STATUSES]
+    skipped = [RunOutcome(rid, "skipped", 0.0, config.to_dict(p), "did not fail (--retry-failed)")
+               for rid, p in zip(plan.run_ids(), plan.runs) if (rid, p) not in todo]
+    server = start_fork_server(study, warm and sum(not trusted_ok(run_dir(study, rid), study, rid, p,
+                                                                   plan.measure)[0] or force for rid, p in todo) > 1)
     outcomes = []
-    bar = tqdm(plan.runs, desc=f"{study}/{profile}", unit="run", file=out, dynamic_ncols=True)
-    for rid, params in zip(plan.run_ids(), bar):
-        bar.set_postfix_str(rid)
-        if retry_failed and results.status_of_folder(run_dir(study, rid)) not in FAILED_STATUSES:
-            outcomes.append(RunOutcome(rid, "skipped", 0.0, config.to_dict(params), "did not fail (--retry-failed)"))
-            continue
-        outcomes.append(execute_one(plan, params, timeout, kernel_name, force or retry_failed))
-    bar.close()
-    return outcomes
+    try:
+        bar = tqdm(todo, desc=f"{study}/{profile}", unit="run", file=out, dynamic_ncols=True)
+        for rid, params in bar:
+            bar.set_postfix_str(rid)
+            if server is not None and not server.alive():
+                server = None  # the server died: the remaining runs start fresh kernels
+            outcomes.append(execute_one(plan, params, timeout, kernel_name, force or retry_failed, server))
+        bar.close()
+    finally:
+        if server is not None:
+            server.stop()
+    return skipped + outcomes
+
+
+def start_fork_server(study: str, wanted: bool):
+    """The warm-kernel server for this grid (None for a single run, or when it cannot start: fresh kernels)."""
+    if not wanted:
+        return None
+    from lowres.warm import ForkServer
+
+    try:
+        return ForkServer(attempts.work_dir(study) / "warm-server.log")
+    except (RuntimeError, OSError) as err:
+        print(f"warm kernels unavailable ({err}); starting a fresh kernel per run", file=sys.stderr)
+        return None
 
 
 def summary_table(outcomes: list[RunOutcome]) -> str:

@@ -20,7 +20,8 @@ from typing import Any, Callable, Optional
 PER_REQUEST = "per request (batch 1)"
 BATCHED = "batched, per example"
 LATENCY_KINDS = (PER_REQUEST, BATCHED)
-MEMORY_KINDS = ("gpu-allocator", "gpu-nvml", "cpu-rss")  # torch max_memory_allocated, NVML used, process RSS
+MEMORY_KINDS = ("gpu-allocator", "gpu-nvml", "cpu-rss", "cpu-rss (forked kernel)")  # the last reads lower:
+# a kernel forked by lowres.warm shares its server's pages copy-on-write
 TRAIN_WINDOW = "train"
 ENERGY_PARTS = ("gpu_energy_j", "cpu_energy_j", "dram_energy_j")
 # Results written before windows recorded their parent: these names were always opened inside another window.
@@ -220,6 +221,8 @@ def summarize(result) -> RunSummary:
     train_energy = energy_of([train]) if train is not None else (None, None, None)
     energy, source, scope = energy_of(tops)
     memory, memory_kind = peak_memory(tops)
+    if memory_kind == "cpu-rss" and env.get("kernel_mode") == "forked":  # copy-on-write pages not counted
+        memory_kind = "cpu-rss (forked kernel)"
     model, dataset = headline.model(params), params.get("dataset")
     metric, value = quality(headline, metrics)
     latency_ms, latency_kind = latency(headline, result, windows)

@@ -1,4 +1,5 @@
-"""Lightning callback: Meter windows per phase and per epoch, with counts from the DataModule's collator.
+"""Lightning callbacks: Meter windows per phase and per epoch (MeterCallback), and windows of a few steps each
+for the energy-vs-tokens fits (StepWindows, lowres.energy_fit), with counts from the DataModule's collator.
 
 Windows: `train` (on_train_start -> on_train_end, the whole fit loop), `train_epoch_<n>` (one per training
 epoch; Lightning runs the epoch's validation inside it), `validate_epoch_<n>` (validation during fit; the
@@ -11,6 +12,9 @@ counted in the right epoch. On an exception every open window is closed as faile
 from __future__ import annotations
 
 import lightning as L
+
+from lowres import energy_fit
+from lowres.data.modules import TokenCounter, fill_counts
 
 COUNTS = ("samples", "real_tokens", "padded_tokens")
 
@@ -100,3 +104,63 @@ class MeterCallback(L.Callback):
             if window is not None:
                 setattr(self, attr, None)
                 window.close(exc=exception)
+
+
+class StepWindows(L.Callback):
+    """Meter windows `steps_0`, `steps_1`, ... of `sizes[i]` training steps each (fit points).
+
+    `sizes` is a list of window lengths in steps (see `window_sizes`; used in turn, cycling) or one int for
+    equal windows. The first `warmup_steps` steps go to a window `steps_warmup`, kept out of the fits: they
+    carry one-off costs (lazy optimizer state, allocator growth, kernel selection) that are not proportional
+    to tokens. Token counts come from each batch's attention mask as the step starts, so they are exact for
+    the steps inside the window. A window never spans validation or an epoch end: it closes early there.
+    """
+
+    def __init__(self, meter, sizes: list[int] | int, warmup_steps: int = 1):
+        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        if not sizes or min(sizes) < 1 or warmup_steps < 0:
+            raise ValueError(f"need window sizes >= 1 and warmup_steps >= 0, got {sizes}, {warmup_steps}")
+        self.meter, self.sizes, self.warmup_steps = meter, sizes, warmup_steps
+        self.context = self.measurement = None
+        self.counter, self.index, self.steps_seen = TokenCounter(), 0, 0
+
+    def current_size(self) -> int:
+        return self.sizes[self.index % len(self.sizes)]
+
+    def in_warmup(self) -> bool:
+        return self.steps_seen < self.warmup_steps
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.context is None:
+            self.counter.reset()
+            name = f"{energy_fit.WINDOW_PREFIX}warmup" if self.in_warmup() else f"{energy_fit.WINDOW_PREFIX}{self.index}"
+            self.context = self.meter.window(name, precision=str(trainer.precision))
+            self.measurement = self.context.__enter__()
+        self.counter.add(batch)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.steps_seen += 1
+        warmup_over = self.steps_seen == self.warmup_steps
+        if warmup_over or (not self.in_warmup() and self.counter.batches >= self.current_size()):
+            self._close()
+
+    def on_validation_start(self, trainer, pl_module):
+        self._close()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._close()
+
+    def on_train_end(self, trainer, pl_module):
+        self._close()
+
+    def on_exception(self, trainer, pl_module, exception):
+        self._close(exception)
+
+    def _close(self, exc: BaseException | None = None) -> None:
+        if self.context is None:
+            return
+        fill_counts(self.measurement, self.counter)
+        context, self.context = self.context, None
+        context.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+        if not self.measurement.name.endswith("warmup"):
+            self.index += 1

@@ -20,7 +20,7 @@ import pandas as pd
 import lowres
 from lowres import devices, energy_fit, models, train
 from lowres.data.modules import fill_counts
-from lowres.meters.callback import MeterCallback
+from lowres.meters.callback import MeterCallback, StepWindows
 from lowres.studies.distil_vs_bert import analysis, steps
 
 run = lowres.start_run("distil_vs_bert", globals())
@@ -54,14 +54,14 @@ print(f"{params.model}: {models.count_parameters(net)['total'] / 1e6:.2f} M para
       f"{flops['step_flops'] / 1e9:.3f} GFLOP per training step on {flops['step_padded_tokens']} padded tokens")
 # %% [markdown]
 # ## 3 · Fine-tune under the Meter
-# `train` / `train_epoch_<n>` windows come from `MeterCallback`; `steps_<i>` windows from `energy_fit.StepWindows`:
+# `train` / `train_epoch_<n>` windows come from `MeterCallback`; `steps_<i>` windows from `StepWindows`:
 # about `fit_windows` windows whose lengths cycle through 1 : 2 : 3 parts of the steps, so their token counts spread
 # even under `max_length` padding. The first step (`steps_warmup`: lazy optimizer state, allocations) stays out of
 # the fits. Validation is left out of the fit loop so the windows hold training only; the `eval` window scores the
 # validation split afterwards.
 # %%
 window_steps = energy_fit.window_sizes(steps.total_steps(params, datamodule) - 1, params.fit_windows)
-windows = energy_fit.StepWindows(run.meter, window_steps, warmup_steps=1)
+windows = StepWindows(run.meter, window_steps, warmup_steps=1)
 trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs, limit_val_batches=0,
                     callbacks=[MeterCallback(run.meter, datamodule.train_counter), windows])
 datamodule.val_counter.reset()

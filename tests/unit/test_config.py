@@ -94,7 +94,7 @@ def test_unknown_yaml_key_and_profile_key(fake_root):
     with pytest.raises(ParamsError, match=r"'girds' \(did you mean 'grid'\?\)"):
         load_params("quickstart", "smoke")
     fake_root("notebook: notebooks/00_quickstart.ipynb\nprofiles:\n  smoke: {sett: {}}\n")
-    with pytest.raises(ParamsError, match=r"'sett'.*valid: description, grid, measure, seeds, set"):
+    with pytest.raises(ParamsError, match=r"'sett'.*valid: cluster, description, grid, measure, seeds, set"):
         load_params("quickstart", "smoke")
 
 

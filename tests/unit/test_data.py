@@ -25,7 +25,6 @@ def test_synthetic_kb_answer_lies_in_exactly_its_gold_passage():
     by_id = {p["passage_id"]: p["text"] for p in kb.passages}
     for q in kb.questions:
         assert q["answers"][0] in by_id[q["gold_passage_id"]]
-        name = q["question"].split(" of ")[-1].rstrip("?") if " of " in q["question"] else None
         holders = [pid for pid, text in by_id.items() if q["context"] == text]
         assert holders == [q["gold_passage_id"]]
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lowres import energy_fit, results
-from lowres.energy_fit import StepWindows, fit_metrics, fit_notes, fit_table, linear_fit, window_sizes
+from lowres.energy_fit import fit_metrics, fit_notes, fit_table, linear_fit, window_sizes
+from lowres.meters.callback import StepWindows
 from lowres.stats import mean_ci
 from lowres.meters import Meter
 
