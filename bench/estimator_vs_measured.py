@@ -11,6 +11,10 @@ Without CUDA it exits with code 2 and says so. `--cpu-profile` instead replays a
 CPU under torch.profiler(profile_memory=True) and compares the allocator's peak with the CPU-flavoured
 estimate (device="cpu": float dropout masks, math attention): a check of the accounting, not of CUDA kernels.
 Target: |error| <= 15%. Paste the table into bench/RESULTS.md.
+
+`--latency` compares the per-request latency estimate (lowres.latency: FLOPs, this CPU's measured throughput and
+overheads) with the measured median latency of a classifier at batch 1 for tiny-bert and MiniLM at several
+sequence lengths, on this machine's CPU (target: within 30%; the worst ratio is printed last).
 """
 from __future__ import annotations
 
@@ -106,8 +110,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cpu-profile", action="store_true", help="CPU allocator replay instead of CUDA (slow)")
+    parser.add_argument("--latency", action="store_true", help="latency estimate vs measured at batch 1 on this CPU")
     args = parser.parse_args(argv)
     import torch
+
+    if args.latency:
+        return latency_check()
 
     device = "cpu" if args.cpu_profile else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
@@ -134,6 +142,47 @@ def main(argv=None) -> int:
                     print(f"{name:26} {method:6} {precision:5} {batch:5} {est / 1e6:12.0f} {got / 1e6:12.0f} {err:+8.1f}")
     if errors:
         print(f"mean |error| {sum(errors) / len(errors):.1f}%, max |error| {max(errors):.1f}% over {len(errors)} runs")
+    return 0
+
+
+def measured_latency_ms(name: str, seq: int, repeats: int = 50) -> float:
+    """Median ms of one classification forward at batch 1 (the pretrained or tiny model, eval, no grad)."""
+    import time
+
+    import torch
+
+    from lowres import models
+
+    net = models.load_model(name, "classification", num_labels=2).eval()
+    x = {"input_ids": torch.randint(1000, 2000, (1, seq)), "attention_mask": torch.ones(1, seq, dtype=torch.long)}
+    times = []
+    with torch.inference_mode():
+        for _ in range(5):
+            net(**x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            net(**x)
+            times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def latency_check(names=("tiny-bert", "minilm"), seqs=(32, 64, 128)) -> int:
+    import torch
+
+    from lowres import latency, models
+
+    print(f"cpu, {torch.get_num_threads()} torch threads; batch 1; median of 50 requests")
+    print(f"{'model':10} {'seq':>4} {'estimate ms':>12} {'measured ms':>12} {'estimate/measured':>18}")
+    ratios = []
+    for name in names:
+        for seq in seqs:
+            est = latency.estimate(models.resolve(name), "cpu", seq)
+            got = measured_latency_ms(name, seq)
+            ratios.append(est.ms / got)
+            print(f"{name:10} {seq:4} {est.ms:12.2f} {got:12.2f} {est.ms / got:18.2f}")
+    print(est.how)
+    worst = max(ratios, key=lambda r: abs(r - 1))
+    print(f"worst estimate/measured ratio: {worst:.2f} over {len(ratios)} configurations (target within 0.70-1.30)")
     return 0
 
 

@@ -27,6 +27,10 @@ Inference peak = weights + the largest transient of one layer + KV caches (seq2s
 Python process (`RUNTIME_OVERHEAD_BYTES`). Sizes are decimal (1 GB = 1e9 bytes): bert-base-uncased has
 109.48M parameters = 438 MB of fp32 weights. `auto_batch_size` = the largest power of two whose
 `required_bytes` stays under the budget minus a safety margin.
+
+Gradient accumulation adds no activation memory: `batch_size` is always the micro-batch one forward/backward
+holds (gradients accumulate in the same buffers), so an effective batch of 256 as 8 x 32 needs the memory of
+batch 32; `accumulation_for(effective, micro)` is the number of micro-batches per optimizer step.
 """
 from __future__ import annotations
 
@@ -425,3 +429,10 @@ def parameter_summary(model) -> dict:
     return {"model": s.name, "parameters_m": round(s.parameters / 1e6, 2),
             "fp32_weights_mb": round(s.parameters * 4 / 1e6, 1), "layers": s.layers + s.decoder_layers,
             "hidden": s.hidden, "heads": s.heads, "vocab": s.vocab}
+
+
+def accumulation_for(effective_batch: int, micro_batch: int) -> int:
+    """Micro-batches per optimizer step so that micro_batch x steps reaches the requested effective batch."""
+    if effective_batch < 1 or micro_batch < 1:
+        raise ValueError(f"need batches >= 1, got effective {effective_batch}, micro {micro_batch}")
+    return max(1, -(-effective_batch // micro_batch))

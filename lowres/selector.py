@@ -238,6 +238,8 @@ class Plan:
     batch_size: int
     estimate: memory.MemoryEstimate
     reasons: list
+    latency_ms: float | None = None  # estimated per-request latency at batch 1 (lowres.latency)
+    latency_how: str = ""
 
 
 def task_kind(task: str, strategy: str) -> str:
@@ -311,16 +313,57 @@ def build_plan(facts: dict, strategy: str, seq_len: int | None = None):
     seq, target = SEQ_LEN[facts["task"]]
     seq = seq_len or seq
     size_index = SIZES.index(size_rule.then[0])
+    too_slow = []
     for size in SIZES[size_index:]:
         found, skipped = fit_config(facts, strategy, size, precision_ladder(precision_rule.then, strategy), seq, target)
-        if found:
-            precision, batch, est = found
-            reasons = [fired(size_rule, facts)] + ([] if size == size_rule.then[0] else
-                                                   [f"{size_rule.then[0]} models do not fit: {size} instead"])
-            reasons += [fired(precision_rule, facts)] + fit_reason(facts, strategy, precision, batch, est,
-                                                                   precision_rule, skipped)
-            return Plan(strategy, models_for(facts, strategy, size), precision, batch, est, reasons)
+        if not found:
+            continue
+        models = models_for(facts, strategy, size)
+        ms, how = request_latency(facts, strategy, models, seq, target)
+        if ms is not None and ms > facts["latency_ms"]:
+            too_slow.append(f"{size} models ({fmt_models(models)}): estimated {ms:.0f} ms per request, "
+                            f"{ms / facts['latency_ms']:.1f}x the {facts['latency_ms']:g} ms budget")
+            continue
+        precision, batch, est = found
+        reasons = [fired(size_rule, facts)] + ([] if size == size_rule.then[0] else
+                                               [f"{size_rule.then[0]} models do not fit: {size} instead"])
+        reasons += too_slow + [fired(precision_rule, facts)] + fit_reason(facts, strategy, precision, batch, est,
+                                                                           precision_rule, skipped)
+        if ms is not None:
+            reasons.append(f"estimated {ms:.1f} ms per request at batch 1, within the {facts['latency_ms']:g} ms "
+                           f"budget ({how})")
+        return Plan(strategy, models, precision, batch, est, reasons, ms, how)
+    if too_slow:
+        return f"{STRATEGY_LABELS[strategy]} misses the latency budget: " + "; ".join(too_slow)
     return f"{STRATEGY_LABELS[strategy]} does not fit {facts['memory_gb']:g} GB with any model size or precision"
+
+
+RAG_QUERY_TOKENS, SEARCH_MS = 32, 1.0  # a question embedded at ~32 tokens; an ANN search: ~1 ms (bench/retrieval.py)
+
+
+def request_latency(facts: dict, strategy: str, models: dict, seq: int, target: int) -> tuple[float | None, str]:
+    """Estimated per-request latency of the plan's served model at batch 1 (lowres.latency): the fine-tuned
+    model, the prompted generator, or for RAG the query embedding + search + the generator over the context;
+    calibrated by this machine's measured runs of the same model where there are some."""
+    from lowres import latency
+
+    device = facts["device"] if facts.get("this_machine") or facts["device"] != "cpu" else "tabled-cpu"
+    profile = latency.device_profile("cpu") if device == "cpu" else latency.tabled_profile(device)
+    served = models.get("model") or models.get("generator")
+    generating = task_kind(facts["task"], strategy) == "generation"
+    try:  # generation: the budget is the time to the first token (an answer streams); the whole answer is said
+        est = latency.estimate(served, facts["device"], seq, 1 if generating else 0, profile)
+        whole = latency.estimate(served, facts["device"], seq, target, profile).ms if generating else None
+    except memory.UnknownModel:
+        return None, ""
+    ms, how = est.ms, est.how.replace("+ 1 generated", "to the first generated token")
+    if whole is not None:
+        how += f"; the whole {target}-token answer: about {whole:.0f} ms"
+    if strategy == "rag":
+        ms += latency.estimate(RAG_EMBEDDER, facts["device"], RAG_QUERY_TOKENS, 0, profile).ms + SEARCH_MS
+        how += "; + the query embedding and an ANN search"
+    ms, calibrated = latency.calibrate(ms, facts.get("measured_latency", {}).get(served, []))
+    return ms, how + (f"; {calibrated}" if calibrated else "")
 
 
 def fit_reason(facts, strategy, precision, batch, est, precision_rule, skipped) -> list[str]:
@@ -492,6 +535,7 @@ class Recommendation:
     batch_size: int | None = field("Batch size")
     parallelism: str = field("Parallelism")
     estimated_memory_gb: float = field("Estimated memory", fmt_gb)
+    estimated_latency_ms: float | None = field("Estimated latency per request", lambda v: f"{v:.1f} ms at batch 1")
     memory_breakdown_gb: dict = field("Memory breakdown (GB unless marked)", fmt_parts)
     reasons: list = field("Reasons")
     basis: str = field("Basis")
@@ -554,6 +598,8 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
     if outputs is not None and not Path(outputs).is_dir():
         raise SelectorError(f"outputs {str(outputs)!r} is not a folder; valid: a results folder such as outputs/ "
                             f"(outputs/<study>/<run_id>/result.json), or leave it out")
+    facts["this_machine"] = fingerprint is not None  # measured latency profile of this CPU, not a tabled one
+    facts["measured_latency"] = measured_latencies(fingerprint, outputs, facts["device"]) if fingerprint else {}
     candidates, reasons, overruled = strategy_candidates(facts)
     plans, dropped = fit_plans(facts, candidates, seq_len)
     if not plans:  # what the rules prefer does not fit: fall back to the other strategies, and say so
@@ -561,8 +607,9 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
         dropped += more
         reasons.append(f"none of the rules' choices ({', '.join(candidates)}) fits: fell back to what does")
     if not plans:
-        raise SelectorError(f"nothing fits {facts['memory_gb']:g} GB ({'; '.join(dropped)}); valid: more memory, "
-                            f"a shorter seq_len, or another hardware")
+        budget = "" if facts["latency_ms"] == math.inf else f" within {facts['latency_ms']:g} ms per request"
+        raise SelectorError(f"nothing fits {facts['memory_gb']:g} GB{budget} ({'; '.join(dropped)}); valid: more "
+                            f"memory, a larger latency budget, a shorter seq_len, or another hardware")
     evidence, skipped = load_evidence(facts, fingerprint, outputs, include_smoke=include_smoke) if fingerprint \
         else ([], {})
     chosen, evidence_reason = pareto_choice(evidence, list(plans), facts)
@@ -571,6 +618,32 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
         evidence_reason = "; ".join([evidence_reason] + model_note(chosen, plans[strategy]))
     return assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint,
                     skipped)
+
+
+def measured_latencies(fingerprint: str, outputs, device: str) -> dict:
+    """{model: [(measured ms, estimated ms, run id)]}: this machine's runs with a per-request latency, each beside
+    the estimate for its own model and sequence length (what calibrates the plans' latency estimates)."""
+    from lowres import latency
+    from lowres import studies as registry
+    from lowres.results import collect
+    from lowres.summary import PER_REQUEST
+
+    found: dict = {}
+    for study in registry.names():
+        frame = collect(study, outputs)
+        if frame.empty or "summary.latency_kind" not in frame:
+            continue
+        rows = frame[(frame["env.fingerprint"] == fingerprint) & (frame["summary.latency_kind"] == PER_REQUEST)]
+        for _, row in rows.iterrows():
+            model, measured = row.get("summary.model"), number(row, "summary.latency_ms")
+            seq = int(number(row, "params.max_length") or 128)
+            try:
+                estimate = latency.estimate(model, device, seq).ms
+            except (memory.UnknownModel, OSError, ValueError):
+                continue
+            if measured:
+                found.setdefault(model, []).append((measured, estimate, row["run_id"]))
+    return found
 
 
 def fit_plans(facts: dict, strategies, seq_len) -> tuple[dict, list]:
@@ -620,6 +693,7 @@ def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, eviden
         quantization=QUANTIZATION.get((plan.precision, facts["device"])), batch_size=plan.batch_size,
         parallelism=parallelism(facts, strategy, plan.batch_size),
         estimated_memory_gb=round(plan.estimate.required_gb, 3),
+        estimated_latency_ms=round(plan.latency_ms, 2) if plan.latency_ms is not None else None,
         memory_breakdown_gb={k: round(v / memory.GB, 3) for k, v in plan.estimate.parts.items()},
         reasons=all_reasons, basis=basis, evidence=sorted(evidence, key=lambda e: (not e.chosen, not e.on_front)),
         alternatives=alternatives, overruled=overruled, inputs=inputs)

@@ -52,6 +52,7 @@ class RunSummary:
     model: str | None
     dataset: str | None
     seed: int | None
+    effective_batch_size: int | None  # examples per optimizer step: batch x gradient accumulation (x DDP ranks)
     quality_metric: str | None
     quality: float | None
     quality_n: int | None  # examples the headline quality was measured on (its binomial interval needs it)
@@ -178,6 +179,15 @@ def evaluated_examples(metrics: dict, windows: dict) -> int | None:
     return None
 
 
+def effective_batch(params: dict, metrics: dict, strategy: str | None) -> int | None:
+    """Examples one optimizer step averages, for a run that trains: the total batch over ranks (the parallel
+    plan's, where the study records one) times the gradient accumulation."""
+    if strategy not in ("full_ft", "lora"):
+        return None
+    total = number(lookup(metrics, "parallel.total_batch_size")) or number(params.get("batch_size"))
+    return int(total * (params.get("accumulate_grad_batches") or 1)) if total else None
+
+
 def declared(value, params: dict):
     return value(params) if callable(value) else value
 
@@ -232,6 +242,7 @@ def summarize(result) -> RunSummary:
         study=result.study, run_id=result.run_id, status=result.status, profile=result.profile,
         strategy=declared(headline.strategy, params), task=declared(headline.task, params), model=model,
         dataset=dataset, seed=params.get("seed"), quality_metric=metric, quality=value,
+        effective_batch_size=effective_batch(params, metrics, declared(headline.strategy, params)),
         quality_n=evaluated_examples(metrics, windows) if value is not None else None,
         train_energy_j=train_energy[0], energy_j=energy, energy_source=source, energy_scope=scope,
         latency_ms=latency_ms, latency_kind=latency_kind, peak_memory_bytes=memory, memory_kind=memory_kind,

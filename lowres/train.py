@@ -96,13 +96,16 @@ def lightning_precision(precision: str) -> str:
 
 def make_trainer(precision: str = "32-true", max_epochs: int = 1, max_steps: int = -1, callbacks=(),
                  accelerator: str = "auto", devices="auto", strategy="auto", progress_bar: bool = False,
-                 val_check_interval=None, **kwargs) -> L.Trainer:
+                 val_check_interval=None, accumulate_grad_batches: int = 1, **kwargs) -> L.Trainer:
+    """A Trainer as the studies use it; `accumulate_grad_batches` micro-batches per optimizer step (Lightning
+    scales each micro-batch's loss by 1/N, so the gradient is the effective batch's mean)."""
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     torch.backends.cudnn.allow_tf32 = precision == "tf32"
     return L.Trainer(precision=lightning_precision(precision), max_epochs=max_epochs, max_steps=max_steps,
                      callbacks=list(callbacks), accelerator=accelerator, devices=devices, strategy=strategy,
                      logger=False, enable_checkpointing=False, enable_model_summary=False,
-                     enable_progress_bar=progress_bar, val_check_interval=val_check_interval, **kwargs)
+                     enable_progress_bar=progress_bar, val_check_interval=val_check_interval,
+                     accumulate_grad_batches=accumulate_grad_batches, **kwargs)
 
 
 def fit(module, datamodule, **trainer_kwargs) -> L.Trainer:

@@ -36,7 +36,8 @@ pd.DataFrame([models.count_parameters(net)])  # one row: counts stay whole numbe
 # %%
 meter_callback = MeterCallback(run.meter, datamodule.train_counter, val_token_counter=datamodule.val_counter)
 trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs,
-                    max_steps=params.max_steps, callbacks=[meter_callback])
+                    max_steps=params.max_steps, accumulate_grad_batches=params.accumulate_grad_batches,
+                    callbacks=[meter_callback])
 datamodule.val_counter.reset()
 with run.meter.window("eval") as window:
     scores = train.evaluate_classifier(net, datamodule.val_dataloader())

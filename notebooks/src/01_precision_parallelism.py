@@ -63,7 +63,8 @@ pd.Series({**models.count_parameters(module.model), "lr": module.hparams.lr, "he
 # out-of-memory error stops the run as a finding: `lowres run` records status `oom` with the batch size.
 # %%
 record = mlm.fit_mlm(module, datamodule, plan, run.meter, precision=params.precision, epochs=params.epochs,
-                     max_steps=params.max_steps, record_dir=run.dir, flops_per_step=flops_per_step)
+                     max_steps=params.max_steps, record_dir=run.dir, flops_per_step=flops_per_step,
+                     accumulate_grad_batches=params.accumulate_grad_batches)
 steps.history_frame(record)
 # %%
 # NBVAL_CHECK_OUTPUT

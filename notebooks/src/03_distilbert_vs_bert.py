@@ -63,6 +63,7 @@ print(f"{params.model}: {models.count_parameters(net)['total'] / 1e6:.2f} M para
 window_steps = energy_fit.window_sizes(steps.total_steps(params, datamodule) - 1, params.fit_windows)
 windows = StepWindows(run.meter, window_steps, warmup_steps=1)
 trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs, limit_val_batches=0,
+                    accumulate_grad_batches=params.accumulate_grad_batches,
                     callbacks=[MeterCallback(run.meter, datamodule.train_counter), windows])
 datamodule.val_counter.reset()
 with run.meter.window("eval") as eval_window:

@@ -42,7 +42,7 @@ print(f"{params.method}: {counts['trainable_params']:,} of {counts['total_params
 module = train.ClassificationModule(net, lr=params.learning_rate)
 meter_callback = MeterCallback(run.meter, datamodule.train_counter, val_token_counter=datamodule.val_counter)
 trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs,
-                    callbacks=[meter_callback])
+                    accumulate_grad_batches=params.accumulate_grad_batches, callbacks=[meter_callback])
 scores = train.classification_scores(*lora.last_validation_predictions(module))
 lowres.measurement_table(run.meter)
 # %% [markdown]

@@ -273,3 +273,21 @@ def test_cli_calibrates_on_this_machine_and_keeps_json_clean(capsys, monkeypatch
     rc = cli.main(["recommend", "--task", "classification", "--memory-gb", "12", "--latency-ms", "200",
                    "--dataset-size", "10000", "--outputs", str(out), "--rules-only"])
     assert rc == 0 and "Basis: rules only" in capsys.readouterr().out
+
+
+def test_a_latency_budget_the_estimate_cannot_meet_changes_the_plan_and_says_why():
+    roomy = selector.recommend("classification", "gpu", 12, 200, 10_000)
+    assert roomy.models == {"model": "bert-base-uncased"} and roomy.estimated_latency_ms < 200
+    tight = selector.recommend("classification", "gpu", 12, 1.2, 10_000)
+    assert tight.models == {"model": "distilbert-base-uncased"} and tight.estimated_latency_ms <= 1.2
+    assert any("medium models (model bert-base-uncased): estimated" in r and "x the 1.2 ms budget" in r
+               for r in tight.reasons)
+    with pytest.raises(selector.SelectorError, match=r"nothing fits 12 GB within 0.5 ms per request .*misses the "
+                                                     r"latency budget"):
+        selector.recommend("classification", "gpu", 12, 0.5, 10_000)
+
+
+def test_generation_budgets_are_the_time_to_the_first_token_and_the_whole_answer_is_said():
+    rec = selector.recommend("summarization", "gpu", 24, 100, 100_000)
+    assert rec.estimated_latency_ms < 100
+    assert any("to the first generated token" in r and "the whole 128-token answer" in r for r in rec.reasons)

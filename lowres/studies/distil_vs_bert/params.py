@@ -28,6 +28,7 @@ class Params(BaseParams):
     val_size: Size = 200
     epochs: Count = 2
     batch_size: Count = 32
+    accumulate_grad_batches: Count = 1  # micro-batches per optimizer step: effective batch = batch x this x devices
     max_length: Count = 32
     padding: Literal["dynamic", "length-grouped", "max_length"] = "length-grouped"
     doc_stride: Count = 32  # QA only: overlap between the windows of a long context

@@ -24,6 +24,7 @@ class Params(ClassificationDataParams):  # model, dataset, train_size, val_size
     lora_modules_to_save: Optional[str] = None
     epochs: Count = 2
     batch_size: Count = 16
+    accumulate_grad_batches: Count = 1  # micro-batches per optimizer step: effective batch = batch x this x devices
     max_length: Count = 32
     lr: Optional[Rate] = 5e-4  # full fine-tuning
     lora_lr: Optional[Rate] = 5e-3  # LoRA trains few weights from zero: it wants a larger step

@@ -21,6 +21,7 @@ class Params(BaseParams):
     max_steps: int = -1  # -1: no limit (the epochs decide)
     batch_size: Count = 16  # total samples per optimizer step unless batch_size_scope = per_rank
     batch_size_scope: Literal["total", "per_rank"] = "total"
+    accumulate_grad_batches: Count = 1  # micro-batches per optimizer step: effective batch = batch x this x devices
     max_length: Count = 32
     padding: Literal["dynamic", "length-grouped", "max_length"] = "dynamic"
     mlm_probability: Rate = 0.15

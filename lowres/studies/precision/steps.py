@@ -29,7 +29,8 @@ def build_module(params, parallel_plan: parallel.ParallelPlan) -> MLMModule:
     """The registry model with its MLM head, and the learning rate after the optional linear scaling rule."""
     from lowres import models
 
-    lr = parallel.scaled_lr(params.lr, parallel_plan.total_batch_size, params.lr_scaling, params.lr_reference_batch)
+    effective = parallel_plan.total_batch_size * params.accumulate_grad_batches  # what one optimizer step averages
+    lr = parallel.scaled_lr(params.lr, effective, params.lr_scaling, params.lr_reference_batch)
     return MLMModule(models.load_model(params.model, "mlm"), lr=lr, warmup_ratio=params.warmup_ratio,
                      head=params.mlm_head)
 

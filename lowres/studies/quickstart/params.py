@@ -9,6 +9,7 @@ class Params(ClassificationDataParams):  # model, dataset, train_size, val_size
     epochs: Count = 2
     max_steps: int = -1
     batch_size: Count = 16
+    accumulate_grad_batches: Count = 1  # micro-batches per optimizer step: effective batch = batch x this x devices
     max_length: Count = 32
     lr: Rate = 5e-4
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "tf32"] = "32-true"
