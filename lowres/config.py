@@ -16,7 +16,7 @@ import hashlib
 import re
 from pathlib import Path
 import math
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError
@@ -73,6 +73,8 @@ Rate = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # learning rate
 Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]  # warm-up ratio, dropout
 ModelName = Annotated[str, AfterValidator(check_model_name)]  # offline name, hub id or local dir (made absolute)
 DatasetName = Annotated[str, AfterValidator(check_dataset_name)]
+BatchSize = Union[Count, Literal["auto"]]  # "auto": the largest that fits the memory (lowres.batch_fit)
+MemoryGB = Annotated[float, Field(gt=0, le=16_384, allow_inf_nan=False)]
 
 
 def params_dataclass(cls):
@@ -126,6 +128,23 @@ class ClassificationDataParams(BaseParams):
     dataset: DatasetName = "synthetic-sentiment"
     train_size: Size = 1024
     val_size: Size = 200
+
+
+@params_dataclass
+class ClassificationTrainParams(ClassificationDataParams):
+    """A classifier fine-tuning study's data and batch fields (quickstart, lora); `lowres.batch_fit.resolve`
+    turns the batch fields into the micro-batch and accumulation the run trains with."""
+
+    batch_size: BatchSize = 16  # per device; "auto": the largest power of two that fits, confirmed by a trial
+    accumulate_grad_batches: Count = 1  # micro-batches per optimizer step: effective batch = batch x this x devices
+    effective_batch_size: Size = None  # samples per optimizer step; set: accumulation = this / batch (rounded up)
+    memory_budget_gb: Optional[MemoryGB] = None  # batch_size auto: memory to fit; None: the device's
+
+    def __post_init__(self):
+        from lowres.batch_fit import check_batch_params
+
+        check_batch_params(self.batch_size, self.accumulate_grad_batches, self.effective_batch_size,
+                           self.memory_budget_gb)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +216,7 @@ def build_params(cls: type, values: dict, where: str = "params"):
     try:
         return cls(**values)
     except ValidationError as err:
-        raise ParamsError(f"invalid {where}: " + "; ".join(problem_text(e) for e in err.errors())) from None
+        raise ParamsError(f"invalid {where}: " + "; ".join(problem_texts(err.errors()))) from None
     except (TypeError, ValueError) as err:
         raise ParamsError(f"invalid {where}: {err}") from None
 
@@ -213,6 +232,22 @@ def problem_text(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     key = ".".join(str(x) for x in error["loc"])
     return f"{key}={short_repr(error.get('input'))}: {message}" if key else message
+
+
+def problem_texts(errors: list[dict]) -> list[str]:
+    """One text per field: a value refused by every branch of a union (`batch_size: 16 or "auto"`) is one
+    problem whose alternatives are joined with "or"."""
+    by_field: dict = {}
+    for error in errors:
+        by_field.setdefault(error["loc"][:1], []).append(error)
+    texts = []
+    for field_loc, group in by_field.items():
+        if len(group) == 1 or not field_loc:
+            texts += [problem_text(e) for e in group]
+            continue
+        wants = " or ".join(e["msg"].removeprefix("Input should be ") for e in group)
+        texts.append(f"{field_loc[0]}={short_repr(group[0].get('input'))}: Input should be {wants}")
+    return texts
 
 
 def check_timeout(value):
@@ -333,8 +368,18 @@ def to_dict(params) -> dict:
     return dataclasses.asdict(params)
 
 
+# Parameters added after results existed, with the value that reproduces the behaviour before them: at that value
+# they are left out of a run's identity, so a new axis does not orphan the results measured before it.
+NEUTRAL_DEFAULTS = {"accumulate_grad_batches": 1, "effective_batch_size": None, "memory_budget_gb": None}
+
+
+def identity(values: dict) -> dict:
+    """A run's params as they identify it: `values` without the parameters at their neutral default."""
+    return {k: v for k, v in values.items() if not (k in NEUTRAL_DEFAULTS and v == NEUTRAL_DEFAULTS[k])}
+
+
 def canonical_json(params) -> str:
-    return json.dumps(to_dict(params), sort_keys=True, separators=(",", ":"))
+    return json.dumps(identity(to_dict(params)), sort_keys=True, separators=(",", ":"))
 
 
 def run_id(study: str, params, measure=None) -> str:
@@ -362,6 +407,6 @@ def params_for_notebook(study: str, values: dict):
 
 
 __all__ = [
-    "BaseParams", "Count", "DatasetName", "Measure", "Fraction", "ModelName", "Rate", "Seed", "Size", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
+    "BaseParams", "BatchSize", "ClassificationTrainParams", "Count", "DatasetName", "Measure", "Fraction", "ModelName", "Rate", "Seed", "Size", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
     "load_params", "params_dataclass", "parse_overrides", "run_id", "params_for_notebook", "to_dict",
 ]

@@ -71,7 +71,7 @@ def trusted_ok(folder: Path, study: str, rid: str, params, measure=None) -> tupl
         return False, f"previous result invalid ({err}); re-running"
     if result.status != "ok":
         return False, ""
-    same = result.params == config.to_dict(params) and config.measure_dict(result.measure) == config.measure_dict(measure)
+    same = config.identity(result.params) == config.identity(config.to_dict(params)) and config.measure_dict(result.measure) == config.measure_dict(measure)
     if (result.study, result.run_id) != (study, rid) or not same:
         return False, "previous result names other params or another run; re-running"
     if not (folder / results.NOTEBOOK_FILE).is_file():

@@ -184,6 +184,9 @@ def effective_batch(params: dict, metrics: dict, strategy: str | None) -> int | 
     plan's, where the study records one) times the gradient accumulation."""
     if strategy not in ("full_ft", "lora"):
         return None
+    fitted = number(lookup(metrics, "batch_fit.effective_batch_size"))  # lowres.batch_fit: what the run trained with
+    if fitted:
+        return int(fitted)
     total = number(lookup(metrics, "parallel.total_batch_size")) or number(params.get("batch_size"))
     return int(total * (params.get("accumulate_grad_batches") or 1)) if total else None
 

@@ -193,13 +193,14 @@ def fill_counts(measurement, counter: TokenCounter) -> None:
 
 
 def classification_datamodule(params) -> ClassificationDataModule:
-    """The set-up DataModule of a study that fine-tunes a classifier (lowres.config.ClassificationDataParams plus
-    batch_size and max_length): its corpus (`.corpus`) and the model's tokenizer (`.tokenizer`)."""
+    """The set-up DataModule of a study that fine-tunes a classifier (lowres.config.ClassificationTrainParams plus
+    max_length; batch_size auto starts at 1 until lowres.batch_fit.resolve sets it): its corpus (`.corpus`) and the model's tokenizer (`.tokenizer`)."""
     from lowres import models
     from lowres.data.corpora import load_corpus
 
     corpus = load_corpus(params.dataset, train_size=params.train_size, val_size=params.val_size, seed=params.seed)
-    datamodule = ClassificationDataModule(corpus, models.load_tokenizer(params.model), batch_size=params.batch_size,
+    batch_size = 1 if params.batch_size == "auto" else params.batch_size  # auto: settled by lowres.batch_fit
+    datamodule = ClassificationDataModule(corpus, models.load_tokenizer(params.model), batch_size=batch_size,
                                           max_length=params.max_length, seed=params.seed)
     datamodule.setup()
     return datamodule

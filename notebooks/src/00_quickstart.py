@@ -9,7 +9,7 @@ import pandas as pd
 import seaborn as sns
 
 import lowres
-from lowres import models, train
+from lowres import batch_fit, models, train
 from lowres.data.modules import classification_datamodule, fill_counts
 from lowres.meters.callback import MeterCallback
 
@@ -31,12 +31,16 @@ print(f"{corpus.name}: {len(corpus.train)} train / {len(corpus.val)} val, {corpu
 net = models.load_model(params.model, "classification", num_labels=corpus.num_labels)
 module = train.ClassificationModule(net, lr=params.lr)
 pd.DataFrame([models.count_parameters(net)])  # one row: counts stay whole numbers
+# %%
+# The micro-batch and accumulation this run trains with (batch_size auto: fitted to the memory by a short trial)
+batch = batch_fit.resolve(params, datamodule, net)
+print(batch)
 # %% [markdown]
 # ## 3 · Fit under the Meter (windows per phase and epoch: time, memory, energy with its source)
 # %%
 meter_callback = MeterCallback(run.meter, datamodule.train_counter, val_token_counter=datamodule.val_counter)
 trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs,
-                    max_steps=params.max_steps, accumulate_grad_batches=params.accumulate_grad_batches,
+                    max_steps=params.max_steps, accumulate_grad_batches=batch.accumulate_grad_batches,
                     callbacks=[meter_callback])
 datamodule.val_counter.reset()
 with run.meter.window("eval") as window:
@@ -52,4 +56,4 @@ axes.set(title="Throughput per window (real tokens / s)", xlabel="real tokens / 
 run.save_figure(axes, "throughput.png")
 cost
 # %%
-run.save(metrics=scores)
+run.save(metrics={**scores, **batch.metrics()})

@@ -10,7 +10,7 @@
 # %% parameters lora
 # %%
 import lowres
-from lowres import lora, quantize, train
+from lowres import batch_fit, lora, quantize, train
 from lowres.data.modules import classification_datamodule
 from lowres.meters.callback import MeterCallback
 from lowres.studies.lora import analysis
@@ -36,13 +36,17 @@ net = lora.build_model(params.model, params.method, corpus.num_labels, rank=para
 counts = lora.parameter_counts(net)
 print(f"{params.method}: {counts['trainable_params']:,} of {counts['total_params']:,} parameters train "
       f"({counts['trainable_pct']:.2f}%), counted by {counts['params_counted_by']}")
+# %%
+# The micro-batch and accumulation this run trains with (batch_size auto: fitted to the memory by a short trial)
+batch = batch_fit.resolve(params, datamodule, net, method=params.method)
+print(batch)
 # %% [markdown]
 # ## 3 · Fit under the Meter (windows per phase and epoch: time, peak memory, energy with its source)
 # %%
 module = train.ClassificationModule(net, lr=params.learning_rate)
 meter_callback = MeterCallback(run.meter, datamodule.train_counter, val_token_counter=datamodule.val_counter)
 trainer = train.fit(module, datamodule, precision=params.precision, max_epochs=params.epochs,
-                    accumulate_grad_batches=params.accumulate_grad_batches, callbacks=[meter_callback])
+                    accumulate_grad_batches=batch.accumulate_grad_batches, callbacks=[meter_callback])
 scores = train.classification_scores(*lora.last_validation_predictions(module))
 lowres.measurement_table(run.meter)
 # %% [markdown]
@@ -59,7 +63,7 @@ print(f"reloaded model reproduces {exported.reload_agreement:.0%} of the trained
 inference = quantize.compare_precisions(exported.model, datamodule, params.precisions, meter=run.meter,
                                         checkpoint_dir=exported.checkpoint_dir, latency_batches=params.latency_batches)
 metrics = {**scores, **counts, **exported.metrics(), "latency_ms_b1_p50": inference["fp32"]["latency_ms_b1_p50"],
-           "inference": inference}
+           "inference": inference, **batch.metrics()}
 study = analysis.same_setting(analysis.frame_with_run(lowres.collect("lora"), run.result(metrics)), params)
 quantization = analysis.quantization_table(study[study["run_id"] == run.run_id])
 quantization

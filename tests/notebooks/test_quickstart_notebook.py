@@ -61,3 +61,21 @@ def grid_intensities() -> dict:
     path = Path(importlib.util.find_spec("codecarbon").origin).parent / "data" / "private_infra" / "global_energy_mix.json"
     data = json.loads(path.read_text())
     return {code: data[code]["carbon_intensity"] / 1000 for code in ("ARG", "USA")}
+
+
+def test_auto_batch_with_an_effective_batch_trains_with_the_fitted_batch_and_accumulation(run_study):
+    """`batch_size=auto`: the notebook fits the batch (capped here by the 128 training examples), accumulates to the
+    requested effective batch, records both, and the run summary's effective batch is the one trained with."""
+    (result,) = run_study("quickstart", "--set", "batch_size=auto", "--set", "effective_batch_size=256",
+                          "--set", "memory_budget_gb=16", "--set", "epochs=1", "--set", "train_size=128",
+                          "--set", "val_size=64").values()
+    fit = result["metrics"]["batch_fit"]
+    assert result["status"] == "ok" and result["params"]["batch_size"] == "auto"
+    assert (fit["batch_size"], fit["accumulate_grad_batches"], fit["effective_batch_size"]) == (128, 2, 256)
+    assert fit["trials"][-1].startswith("batch 128: fits (measured peak") and fit["memory_kind"].startswith("process")
+    assert result["measurements"]["train"]["samples"] == 128  # one epoch of 128 examples, one micro-batch each
+
+    from lowres.results import RunResult
+    from lowres.summary import summarize
+
+    assert summarize(RunResult(**result)).effective_batch_size == 256

@@ -8,13 +8,13 @@ bitsandbytes, 0.50 here): `lowres.lora.check_method` probes it before any kernel
 """
 from typing import Literal, Optional
 
-from lowres.config import ClassificationDataParams, Count, Fraction, Rate, params_dataclass
+from lowres.config import ClassificationTrainParams, Count, Fraction, Rate, params_dataclass
 
 LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_modules_to_save", "lora_lr")
 
 
 @params_dataclass
-class Params(ClassificationDataParams):  # model, dataset, train_size, val_size
+class Params(ClassificationTrainParams):  # model, dataset, train/val sizes, batch fields
     method: Literal["full", "lora", "lora-8bit"] = "lora"
     lora_rank: Optional[Count] = 8
     lora_alpha: Optional[Count] = 16
@@ -23,8 +23,6 @@ class Params(ClassificationDataParams):  # model, dataset, train_size, val_size
     # trained in full beside the adapters, comma-separated, e.g. "pooler,classifier"; None: the new head
     lora_modules_to_save: Optional[str] = None
     epochs: Count = 2
-    batch_size: Count = 16
-    accumulate_grad_batches: Count = 1  # micro-batches per optimizer step: effective batch = batch x this x devices
     max_length: Count = 32
     lr: Optional[Rate] = 5e-4  # full fine-tuning
     lora_lr: Optional[Rate] = 5e-3  # LoRA trains few weights from zero: it wants a larger step
@@ -52,6 +50,7 @@ class Params(ClassificationDataParams):  # model, dataset, train_size, val_size
         from lowres.lora import check_method
         from lowres.quantize import check_precisions
 
+        super().__post_init__()
         check_method(self.method)
         check_precisions(self.precisions)
         if self.method == "full":
