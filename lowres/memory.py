@@ -169,6 +169,17 @@ def known_model_names() -> list[str]:
     return sorted(KNOWN_MODELS) + sorted(ALIASES) + ["tiny-bert", "tiny-distilbert", "tiny-t5"]
 
 
+def offline_config(name: str) -> Path | None:
+    """config.json of a model lowres.models can load here without the network (minilm, a cached hub id)."""
+    from lowres.models import ModelNotAvailable, resolve
+
+    try:
+        config_file = Path(resolve(name)) / "config.json"
+    except ModelNotAvailable:
+        return None
+    return config_file if config_file.is_file() else None
+
+
 def model_spec(model) -> ModelSpec:
     """ModelSpec | transformers config | config dict | known name or alias | tiny-* | local dir with config.json."""
     if isinstance(model, ModelSpec):
@@ -185,6 +196,9 @@ def model_spec(model) -> ModelSpec:
     config_file = Path(name).expanduser() / "config.json"
     if config_file.is_file():
         return spec_from_config(json.loads(config_file.read_text()), name)
+    resolved = offline_config(name)
+    if resolved is not None:
+        return spec_from_config(json.loads(resolved.read_text()), name)
     raise UnknownModel(f"no config for model {model!r}: pass a transformers config, a local directory with "
                        f"config.json, or one of: {', '.join(known_model_names())}")
 
@@ -389,19 +403,30 @@ def inference_estimate(s, precision, batch_size, seq_len, device, target_len) ->
     return MemoryEstimate(s.name, "inference", precision, device, batch_size, seq_len, s.parameters, 0, parts, peak)
 
 
+def calibrated(est: MemoryEstimate, scale: float) -> MemoryEstimate:
+    """`est` with its peak scaled by a measured/estimated ratio (a probe on this machine); the difference is a
+    part of its own, so the breakdown still sums to the peak."""
+    if scale == 1.0:
+        return est
+    extra = est.peak_bytes * (scale - 1.0)
+    return dataclasses.replace(est, parts={**est.parts, "measured_correction": extra}, peak_bytes=est.peak_bytes + extra)
+
+
 def auto_batch_size(model, method: str, precision: str, budget_gb: float, seq_len: int = 128, device: str = "cuda",
-                    target_len: int = 0, margin: float = SAFETY_MARGIN, max_batch: int | None = None):
-    """Largest power-of-two batch whose estimate fits `budget_gb` with `margin`; (batch, estimate) or (None, est@1)."""
+                    target_len: int = 0, margin: float = SAFETY_MARGIN, max_batch: int | None = None,
+                    scale: float = 1.0):
+    """Largest power-of-two batch whose estimate (x `scale`, a measured correction) fits `budget_gb` with
+    `margin`; (batch, estimate) or (None, estimate at batch 1)."""
     best = None
     for batch in BATCH_SIZES:
         if max_batch is not None and batch > max(max_batch, 1):
             break
-        est = estimate(model, method, precision, batch, seq_len, device, target_len)
+        est = calibrated(estimate(model, method, precision, batch, seq_len, device, target_len), scale)
         if not est.fits(budget_gb, margin):
             break
         best = (batch, est)
     if best is None:
-        return None, estimate(model, method, precision, 1, seq_len, device, target_len)
+        return None, calibrated(estimate(model, method, precision, 1, seq_len, device, target_len), scale)
     return best
 
 

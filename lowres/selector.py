@@ -266,18 +266,38 @@ def fit_config(facts, strategy, size, precisions, seq, target):
     return None, skipped
 
 
+def served_model(facts: dict, strategy: str, size: str) -> str:
+    """The model the plan trains or serves: the one the user named (`model`), else the size rules' choice."""
+    return facts.get("model") or MODELS[(task_kind(facts["task"], strategy), size)]
+
+
+def memory_method(strategy: str) -> str:
+    return "lora" if strategy == "lora" else "full" if strategy == "full_ft" else "inference"
+
+
+def memory_scale(facts: dict, model: str, strategy: str, precision: str) -> tuple[float, str]:
+    """(measured/estimated peak ratio, the probe runs it comes from) for this model and configuration on this
+    machine; (1.0, "") when no probe measured it."""
+    found = facts.get("measured_memory", {}).get((model, memory_method(strategy), precision), [])
+    if not found:
+        return 1.0, ""
+    ratios = sorted(ratio for ratio, _ in found)
+    return ratios[len(ratios) // 2], ", ".join(run for _, run in found[:3])
+
+
 def fit_strategy(facts, strategy, size, precision, seq, target):
     budget, device = facts["memory_gb"], facts["device"]
+    model = served_model(facts, strategy, size)
+    scale, _ = memory_scale(facts, model, strategy, precision)
     if strategy in TRAINING:
-        model = MODELS[(task_kind(facts["task"], strategy), size)]
-        method = "lora" if strategy == "lora" else "full"
         max_batch = facts["dataset_size"] or None
-        return memory.auto_batch_size(model, method, precision, budget, seq, device, target, max_batch=max_batch)
+        return memory.auto_batch_size(model, memory_method(strategy), precision, budget, seq, device, target,
+                                      max_batch=max_batch, scale=scale)
     best = (None, None)
     for batch in memory.BATCH_SIZES:
         if batch > INFERENCE_MAX_BATCH:
             break
-        est = inference_estimate(facts, strategy, size, precision, batch, seq, target)
+        est = memory.calibrated(inference_estimate(facts, strategy, size, precision, batch, seq, target), scale)
         if not est.fits(budget):
             return best if best[0] else (None, est)
         best = (batch, est)
@@ -287,7 +307,8 @@ def fit_strategy(facts, strategy, size, precision, seq, target):
 def inference_estimate(facts, strategy, size, precision, batch, seq, target) -> memory.MemoryEstimate:
     """Generator (+ embedder and vector index for RAG) in one process."""
     device = facts["device"]
-    generator = memory.estimate(MODELS[("generation", size)], "inference", precision, batch, seq, device, target)
+    generator = memory.estimate(served_model(facts, strategy, size), "inference", precision, batch, seq, device,
+                                target)
     if strategy != "rag":
         return generator
     embedder = memory.estimate(RAG_EMBEDDER, "inference", precision, batch, 128, device)
@@ -301,20 +322,31 @@ def inference_estimate(facts, strategy, size, precision, batch, seq, target) -> 
 
 def models_for(facts, strategy, size) -> dict:
     if strategy == "rag":
-        return {"embedder": RAG_EMBEDDER, "generator": MODELS[("generation", size)]}
+        return {"embedder": RAG_EMBEDDER, "generator": served_model(facts, strategy, size)}
     role = "model" if strategy in TRAINING else "generator"
-    return {role: MODELS[(task_kind(facts["task"], strategy), size)]}
+    return {role: served_model(facts, strategy, size)}
+
+
+def cannot_serve(facts: dict, strategy: str) -> str | None:
+    """Why the user's model cannot carry this strategy (an encoder cannot generate), else None."""
+    if not facts.get("model") or facts["model_family"] == "t5" or task_kind(facts["task"], strategy) != "generation":
+        return None
+    return (f"{STRATEGY_LABELS[strategy]} needs a text generator for {facts['task']}; {facts['model']} is an encoder "
+            f"({facts['model_family']})")
 
 
 def build_plan(facts: dict, strategy: str, seq_len: int | None = None):
     """The strategy's plan (size -> precision -> batch, shrinking until it fits) or the reason it cannot fit."""
     facts = {**facts, "strategy": strategy}
+    unusable = cannot_serve(facts, strategy)
+    if unusable:
+        return unusable
     size_rule, precision_rule = first_match(SIZE_RULES, facts), first_match(PRECISION_RULES, facts)
     seq, target = SEQ_LEN[facts["task"]]
     seq = seq_len or seq
     size_index = SIZES.index(size_rule.then[0])
     too_slow = []
-    for size in SIZES[size_index:]:
+    for size in SIZES[size_index:size_index + 1] if facts.get("model") else SIZES[size_index:]:
         found, skipped = fit_config(facts, strategy, size, precision_ladder(precision_rule.then, strategy), seq, target)
         if not found:
             continue
@@ -325,10 +357,12 @@ def build_plan(facts: dict, strategy: str, seq_len: int | None = None):
                             f"{ms / facts['latency_ms']:.1f}x the {facts['latency_ms']:g} ms budget")
             continue
         precision, batch, est = found
-        reasons = [fired(size_rule, facts)] + ([] if size == size_rule.then[0] else
-                                               [f"{size_rule.then[0]} models do not fit: {size} instead"])
+        reasons = [f"model given: {facts['model']} (the size rules do not apply)" if facts.get("model")
+                   else fired(size_rule, facts)]
+        reasons += [] if size == size_rule.then[0] else [f"{size_rule.then[0]} models do not fit: {size} instead"]
         reasons += too_slow + [fired(precision_rule, facts)] + fit_reason(facts, strategy, precision, batch, est,
                                                                            precision_rule, skipped)
+        reasons += memory_note(facts, served_model(facts, strategy, size), strategy, precision)
         if ms is not None:
             reasons.append(f"estimated {ms:.1f} ms per request at batch 1, within the {facts['latency_ms']:g} ms "
                            f"budget ({how})")
@@ -364,6 +398,14 @@ def request_latency(facts: dict, strategy: str, models: dict, seq: int, target: 
         how += "; + the query embedding and an ANN search"
     ms, calibrated = latency.calibrate(ms, facts.get("measured_latency", {}).get(served, []))
     return ms, how + (f"; {calibrated}" if calibrated else "")
+
+
+def memory_note(facts: dict, model: str, strategy: str, precision: str) -> list[str]:
+    scale, runs = memory_scale(facts, model, strategy, precision)
+    if not runs:
+        return []
+    return [f"memory estimate x{scale:.2f}: the probe on this machine ({runs}) measured {model}'s own peak at "
+            f"{scale:.2f}x the estimate for {memory_method(strategy)} {precision.upper()}"]
 
 
 def fit_reason(facts, strategy, precision, batch, est, precision_rule, skipped) -> list[str]:
@@ -404,19 +446,23 @@ class Evidence:
     metric: str
     quality: float
     dataset: str | None = None
-    peak_memory_gb: float | None = None
+    quality_n: int | None = None  # examples the quality was measured on (its binomial interval)
+    peak_memory_gb: float | None = None  # the model's own peak: CUDA allocator, else estimated for the run's config
+    memory_basis: str | None = None
     latency_ms: float | None = None
     energy_j: float | None = None
     on_front: bool = False
     chosen: bool = False
 
     def describe(self) -> str:
-        costs = [f"{self.peak_memory_gb:.2f} GB" if self.peak_memory_gb is not None else None,
+        memory_text = f"{self.peak_memory_gb:.2f} GB" + (f" ({self.memory_basis})" if self.memory_basis else "")
+        costs = [memory_text if self.peak_memory_gb is not None else None,
                  f"{self.latency_ms:.1f} ms/sample" if self.latency_ms is not None else None,
                  f"{self.energy_j:.0f} J" if self.energy_j is not None else None]
         cost = ", ".join(c for c in costs if c) or "cost not measured"
+        n = f" on {self.quality_n:,}" if self.quality_n else ""
         return (f"{self.strategy} run {self.run_id} ({self.model}, {self.dataset}): {self.metric} "
-                f"{self.quality:.3f}, {cost}")
+                f"{self.quality:.3f}{n}, {cost}")
 
 
 def row_evidence(study: str, row, facts: dict, include_smoke: bool):
@@ -431,10 +477,32 @@ def row_evidence(study: str, row, facts: dict, include_smoke: bool):
     quality, strategy = number(row, "summary.quality"), row.get("summary.strategy")
     if quality is None or strategy not in STRATEGIES:
         return "no headline quality or no adaptation strategy"
-    peak = number(row, "summary.peak_memory_bytes")
+    peak_gb, basis = model_memory_gb(row, strategy)
+    n = number(row, "summary.quality_n")
     return Evidence(study, row["run_id"], strategy, row.get("summary.model"), row.get("summary.quality_metric"),
-                    quality, row.get("summary.dataset"), peak_memory_gb=peak / memory.GB if peak else None,
+                    quality, row.get("summary.dataset"), int(n) if n else None, peak_gb, basis,
                     latency_ms=number(row, "summary.latency_ms"), energy_j=number(row, "summary.energy_j"))
+
+
+def model_memory_gb(row, strategy: str) -> tuple[float | None, str | None]:
+    """(GB, basis) of the model's own peak in a run: the CUDA allocator's figure when the run measured one;
+    otherwise the estimator's for the run's configuration (a process's RSS also holds the Python runtime,
+    libraries and data, so it would charge every CPU run a gigabyte that the plan's estimate counts apart)."""
+    peak = number(row, "summary.peak_memory_bytes")
+    if peak and row.get("summary.memory_kind") == "gpu-allocator":
+        return peak / memory.GB, "CUDA allocator peak"
+    from lowres.batch_fit import PRECISION_OF
+
+    batch = number(row, "metrics.batch_fit.batch_size") or number(row, "params.batch_size") or 1
+    seq = number(row, "params.max_length") or number(row, "params.seq_len") or 128
+    precision = "int8" if row.get("params.method") == "lora-8bit" else PRECISION_OF.get(row.get("params.precision"),
+                                                                                         "fp32")
+    device = "cuda" if row.get("summary.hardware") == "gpu" else "cpu"
+    try:
+        est = memory.estimate(row.get("summary.model"), memory_method(strategy), precision, int(batch), int(seq), device)
+    except (memory.UnknownModel, ValueError):
+        return None, None
+    return est.peak_gb, f"estimated for its config: {precision.upper()}, batch {int(batch)}, {int(seq)} tokens"
 
 
 def load_evidence(facts: dict, fingerprint: str, outputs=None, studies=None,
@@ -491,19 +559,40 @@ def pareto_choice(evidence: list[Evidence], candidates: list[str], facts: dict):
     if facts["accuracy_priority"]:
         chosen, why = best, "highest measured quality (accuracy priority)"
     else:
-        near = [e for e in front if e.quality >= best.quality - QUALITY_TOLERANCE]
-        chosen = min(near, key=lambda e: (e.peak_memory_gb or math.inf, e.energy_j or math.inf, -e.quality))
-        why = (f"cheapest on the quality-cost Pareto front within {QUALITY_TOLERANCE} of the best "
-               f"({best.describe()})" if chosen is not best else "best measured quality on the Pareto front")
+        near = {e.run_id: equally_good(e, best) for e in front if e is not best}
+        chosen = min([best] + [e for e in front if e is not best and near[e.run_id][0]],
+                     key=lambda e: (e.peak_memory_gb or math.inf, e.energy_j or math.inf, -e.quality))
+        why = (f"cheapest on the quality-cost Pareto front whose quality is not distinguishable from the best "
+               f"({best.describe()}): {near[chosen.run_id][1]}" if chosen is not best
+               else "best measured quality on the Pareto front")
     chosen.chosen = True
     compared = f"{len(usable)} runs on {usable[0].dataset} ({usable[0].metric}) compared"
     return chosen, f"measured on this hardware, {compared}: {chosen.describe()}: {why}"
 
 
+def equally_good(item: Evidence, best: Evidence) -> tuple[bool, str]:
+    """Whether `item`'s quality is within the measurement's uncertainty of `best`'s: the 95% interval of the
+    difference (binomial, on each run's evaluated examples) includes 0; without the counts, within
+    QUALITY_TOLERANCE. Returns (equal, how it was decided)."""
+    from lowres.stats import diff_ci
+
+    low, high = diff_ci(best.quality, item.quality, best.quality_n, n2=item.quality_n)
+    proportions = 0 <= item.quality <= 1 and 0 <= best.quality <= 1
+    if proportions and low == low:  # not NaN: both counts known
+        gap = item.quality - best.quality
+        verdict = "includes 0" if low <= 0 <= high else "excludes 0"
+        return low <= 0 <= high, (f"difference {gap:+.3f}, 95% interval [{low:+.3f}, {high:+.3f}] on "
+                                  f"{item.quality_n:,} and {best.quality_n:,} examples {verdict}")
+    within = item.quality >= best.quality - QUALITY_TOLERANCE
+    return within, (f"{'within' if within else 'more than'} {QUALITY_TOLERANCE} of the best (the examples each "
+                    f"was scored on are not recorded, so no interval)")
+
+
 def model_note(chosen: Evidence | None, plan: Plan) -> list[str]:
     if chosen is None or not chosen.model or chosen.model in plan.models.values():
         return []
-    return [f"the measured run used {chosen.model}; the plan keeps {fmt_models(plan.models)} from the size rules"]
+    return [f"the measured run used {chosen.model}; the plan keeps {fmt_models(plan.models)} from the size rules "
+            f"and its memory and latency figures are estimated for that model, not taken from the run"]
 
 
 # ---------------------------------------------------------------------------------------------- recommendation
@@ -585,14 +674,24 @@ QUANTIZATION = {("int8", "cpu"): "torch dynamic INT8 quantization of the linear 
 def recommend(task: str, hardware: str | None = None, memory_gb: float | None = None, latency_ms: float | None = None,
               dataset_size: int | None = None, gpus: int | None = None, accuracy_priority: bool = False,
               seq_len: int | None = None, fingerprint: str | None = None, outputs=None,
-              include_smoke: bool = False) -> Recommendation:
+              include_smoke: bool = False, model: str | None = None,
+              exclude: tuple = ()) -> Recommendation:
     """A plan for `task` on this environment. `hardware`/`memory_gb`/`gpus` default to detection; measured
-    results (outputs/<study>/*/result.json) count only with a `fingerprint` (lowres.env) that matches theirs."""
+    results (outputs/<study>/*/result.json) count only with a `fingerprint` (lowres.env) that matches theirs.
+    `model`: plan with this model instead of the size rules' choice. `exclude`: strategies ruled out already
+    (a probe found them not to fit)."""
     if hardware is None or memory_gb is None:
         hardware, memory_gb, gpus = fill_from_detection(hardware, memory_gb, gpus)
     facts = make_facts(task, hardware, memory_gb, gpus, latency_ms, dataset_size, accuracy_priority)
     inputs = {"task": task, "hardware": hardware, "memory_gb": memory_gb, "gpus": facts["gpus"],
               "latency_ms": latency_ms, "dataset_size": dataset_size, "accuracy_priority": accuracy_priority}
+    if model is not None:
+        facts["model"], facts["model_family"] = model, check_model(model).family
+        inputs["model"] = model
+        if facts["model_family"] != "t5" and task != "classification":
+            raise SelectorError(f"model {model!r} is an encoder ({facts['model_family']}): it cannot generate answers "
+                                f"for task {task!r}; valid: a seq2seq model (google/flan-t5-small, tiny-t5, a local T5 "
+                                f"directory), or task classification")
     if seq_len is not None:
         check_number("seq_len", seq_len, "tokens", minimum=1, strict=False, integer=True)
     if outputs is not None and not Path(outputs).is_dir():
@@ -600,10 +699,13 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
                             f"(outputs/<study>/<run_id>/result.json), or leave it out")
     facts["this_machine"] = fingerprint is not None  # measured latency profile of this CPU, not a tabled one
     facts["measured_latency"] = measured_latencies(fingerprint, outputs, facts["device"]) if fingerprint else {}
+    facts["measured_memory"] = measured_memory(fingerprint, outputs, facts["device"]) if fingerprint else {}
     candidates, reasons, overruled = strategy_candidates(facts)
+    candidates, excluded = [s for s in candidates if s not in exclude], [s for s in candidates if s in exclude]
+    reasons += [f"{STRATEGY_LABELS[s]} ruled out by a probe on this machine" for s in excluded]
     plans, dropped = fit_plans(facts, candidates, seq_len)
     if not plans:  # what the rules prefer does not fit: fall back to the other strategies, and say so
-        plans, more = fit_plans(facts, [s for s in STRATEGIES if s not in candidates], seq_len)
+        plans, more = fit_plans(facts, [s for s in STRATEGIES if s not in candidates + excluded], seq_len)
         dropped += more
         reasons.append(f"none of the rules' choices ({', '.join(candidates)}) fits: fell back to what does")
     if not plans:
@@ -613,11 +715,49 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
     evidence, skipped = load_evidence(facts, fingerprint, outputs, include_smoke=include_smoke) if fingerprint \
         else ([], {})
     chosen, evidence_reason = pareto_choice(evidence, list(plans), facts)
-    strategy = chosen.strategy if chosen else next(s for s in STRATEGIES if s in plans)
+    if evidence and not chosen:  # measured, but nothing the plan may choose: say so rather than "no results"
+        skipped = {**skipped, UNUSABLE: len(evidence)}
+        evidence = []
+    by_rules = next(s for s in STRATEGIES if s in plans)
+    strategy = chosen.strategy if chosen else by_rules
     if chosen:
-        evidence_reason = "; ".join([evidence_reason] + model_note(chosen, plans[strategy]))
+        change = (f"the measurements changed the strategy: the rules alone pick {STRATEGY_LABELS[by_rules]}"
+                  if strategy != by_rules else "the measurements confirm the rules' choice")
+        evidence_reason = "; ".join([evidence_reason, change] + model_note(chosen, plans[strategy]))
     return assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint,
                     skipped)
+
+
+def check_model(model) -> memory.ModelSpec:
+    """The user's model as the estimators see it; SelectorError naming it when it has no config here."""
+    if not isinstance(model, str) or not model.strip():
+        raise SelectorError(f"model must be a model name or a local directory, got {model!r}")
+    try:
+        return memory.model_spec(model)
+    except memory.UnknownModel as err:
+        raise SelectorError(str(err)) from None
+
+
+def probe_rows(fingerprint: str, outputs):
+    """This machine's successful probes (`lowres recommend --probe`: results of the selector study)."""
+    from lowres.results import collect
+
+    frame = collect("selector", outputs)
+    if frame.empty or "params.probe" not in frame:
+        return frame.iloc[0:0]
+    return frame[(frame["env.fingerprint"] == fingerprint) & (frame["params.probe"] == True)  # noqa: E712
+                 & (frame["status"] == "ok")]
+
+
+def measured_memory(fingerprint: str, outputs, device: str) -> dict:
+    """{(model, method, precision): [(measured/estimated peak ratio, run id)]} from this machine's probes."""
+    found: dict = {}
+    for _, row in probe_rows(fingerprint, outputs).iterrows():
+        ratio = number(row, "metrics.probe.memory_ratio")
+        if ratio and row.get("metrics.probe.device") == device:
+            key = (row["params.model"], row["metrics.probe.method"], row["metrics.probe.precision"])
+            found.setdefault(key, []).append((ratio, row["run_id"]))
+    return found
 
 
 def measured_latencies(fingerprint: str, outputs, device: str) -> dict:
@@ -636,7 +776,7 @@ def measured_latencies(fingerprint: str, outputs, device: str) -> dict:
         rows = frame[(frame["env.fingerprint"] == fingerprint) & (frame["summary.latency_kind"] == PER_REQUEST)]
         for _, row in rows.iterrows():
             model, measured = row.get("summary.model"), number(row, "summary.latency_ms")
-            seq = int(number(row, "params.max_length") or 128)
+            seq = int(number(row, "params.max_length") or number(row, "metrics.probe.seq_len") or 128)
             try:
                 estimate = latency.estimate(model, device, seq).ms
             except (memory.UnknownModel, OSError, ValueError):
@@ -667,6 +807,9 @@ def fill_from_detection(hardware, memory_gb, gpus):
     return hardware, memory_gb, found["gpus"] if gpus is None and hardware == "gpu" else gpus
 
 
+UNUSABLE = "measured a strategy the plan cannot use here, or over the memory/latency budget"
+
+
 def not_used(skipped: dict) -> str:
     return "; ".join(f"{n} {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
 
@@ -683,7 +826,9 @@ def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, eviden
         if skipped:
             basis += f"; {sum(skipped.values())} other runs here were not used: {not_used(skipped)}"
     elif fingerprint:
-        basis = f"rules only: no measured results for this task on this hardware (fingerprint {fingerprint})"
+        basis = ("rules only: the results measured for this task on this hardware cannot decide this plan"
+                 if (skipped or {}).get(UNUSABLE) else "rules only: no measured results for this task on this "
+                 "hardware") + f" (fingerprint {fingerprint})"
         if skipped:
             basis += f"; {sum(skipped.values())} runs measured here were not used: {not_used(skipped)}"
     else:

@@ -32,9 +32,11 @@ def wilson_ci(p: float, n: int | None, z: float = Z95) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def diff_ci(p1: float, p2: float, n: int | None, z: float = Z95) -> tuple[float, float]:
-    """Interval of p2 - p1, two accuracies on n examples each (normal approximation; NaN without n)."""
-    if n is None or n < 1:
+def diff_ci(p1: float, p2: float, n: int | None, z: float = Z95, n2: int | None = None) -> tuple[float, float]:
+    """Interval of p2 - p1, two accuracies on n examples each, or on n and n2 (normal approximation; NaN
+    without n)."""
+    n2 = n if n2 is None else n2
+    if n is None or n < 1 or n2 is None or n2 < 1:
         return float("nan"), float("nan")
-    half = z * math.sqrt(p1 * (1 - p1) / n + p2 * (1 - p2) / n)
+    half = z * math.sqrt(p1 * (1 - p1) / n + p2 * (1 - p2) / n2)
     return p2 - p1 - half, p2 - p1 + half

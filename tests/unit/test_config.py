@@ -134,3 +134,19 @@ def test_run_dir_stays_inside_outputs(outputs):
     assert run_dir("quickstart", "quickstart-abc").parent.parent == outputs
     with pytest.raises(ParamsError):
         run_dir("quickstart", "../../etc")
+
+
+def test_a_parameter_added_later_leaves_old_run_ids_unchanged_at_its_neutral_default():
+    """accumulate_grad_batches, effective_batch_size and memory_budget_gb came after results existed: at their
+    neutral default a run keeps the id it had before them (so its result is still found and resumed)."""
+    import hashlib
+    import json
+
+    from lowres.config import NEUTRAL_DEFAULTS, run_id, to_dict
+    from lowres.studies.quickstart.params import Params
+
+    before = {k: v for k, v in to_dict(Params()).items() if k not in NEUTRAL_DEFAULTS}
+    digest = hashlib.sha1(json.dumps(before, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
+    assert run_id("quickstart", Params()) == f"quickstart-{digest}"
+    assert run_id("quickstart", Params(accumulate_grad_batches=2)) != f"quickstart-{digest}"
+    assert run_id("quickstart", Params(batch_size="auto")) != run_id("quickstart", Params())

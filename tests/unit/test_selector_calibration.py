@@ -140,3 +140,53 @@ def test_per_request_latency_metrics_of_the_studies_are_read(tmp_path):
     save_result(run, out / "lora" / run.run_id)
     (evidence,) = recommend(**GPU12, fingerprint=FP, outputs=out).evidence
     assert evidence.strategy == "lora" and evidence.latency_ms == pytest.approx(7.5)
+
+
+def quality_run(out, study, run_id, params, accuracy, n, peak_gb):
+    """A run whose headline quality was scored on `n` examples (its eval window's samples)."""
+    fake_run(out, study, run_id, params, accuracy, peak_gb)
+    path = out / study / run_id / "result.json"
+    result = RunResult.from_dict(__import__("json").loads(path.read_text()))
+    result.measurements["eval"]["samples"] = n
+    save_result(result, out / study / run_id)
+
+
+@pytest.mark.parametrize("accuracies, n, expected", [
+    ((0.900, 0.905), 100_000, "full_ft"),  # half a point apart, but on 100k examples each: a real difference
+    ((0.900, 0.930), 200, "lora"),  # three points apart on 200 examples: within the noise, the cheaper wins
+])
+def test_equally_good_is_decided_by_the_interval_of_the_difference(tmp_path, accuracies, n, expected):
+    out = tmp_path / "outputs"
+    quality_run(out, "lora", "lora-aaaaaaaaaa", {"model": "distilbert-base-uncased", "dataset": "sst2"},
+                accuracies[0], n, 2.0)
+    quality_run(out, "distil_vs_bert", "distil_vs_bert-bbbbbbbbbb", {"model": "bert-base-uncased", "dataset": "sst2"},
+                accuracies[1], n, 6.0)
+    rec = recommend(**GPU12, fingerprint=FP, outputs=out)
+    assert rec.strategy == expected
+    if expected == "lora":
+        assert "95% interval" in rec.reasons[-1] and "includes 0" in rec.reasons[-1]
+
+
+def test_a_cpu_run_counts_with_its_models_own_memory_not_the_process_rss(tmp_path):
+    """The issue's case: a real SST-2 quickstart run on CPU (MiniLM) is evidence; its memory is the estimate for
+    its configuration (the process's RSS, here 30 GB, would have excluded it from a 24 GB plan)."""
+    out = tmp_path / "outputs"
+    run = RunResult(study="quickstart", run_id="quickstart-aaaaaaaaaa", status="ok", profile="cpu",
+                    params={"model": "minilm", "dataset": "sst2", "batch_size": 32, "max_length": 64,
+                            "precision": "32-true"},
+                    env={"fingerprint": FP}, metrics={"accuracy": 0.836},
+                    measurements={"train": {"wall_s": 600.0, "peak_cpu_rss_bytes": 30e9},
+                                  "eval": {"wall_s": 8.72, "samples": 872, "peak_cpu_rss_bytes": 30e9}})
+    save_result(run, out / "quickstart" / run.run_id)
+    rec = recommend(task="classification", hardware="cpu", memory_gb=24, latency_ms=200, dataset_size=4_000,
+                    fingerprint=FP, outputs=out)
+    # cpu_small_data allows prompting/RAG only: the run is counted, and the plan says why it did not decide
+    assert rec.basis.startswith("rules only: the results measured for this task on this hardware cannot decide")
+    assert "1 runs measured here were not used: 1 measured a strategy the plan cannot use" in rec.basis
+    rec = recommend(task="classification", hardware="cpu", memory_gb=24, latency_ms=200, dataset_size=20_000,
+                    fingerprint=FP, outputs=out)
+    (evidence,) = rec.evidence
+    assert rec.basis.startswith("measured: 1 runs") and evidence.quality_n == 872
+    assert evidence.peak_memory_gb < 1 and evidence.memory_basis.startswith("estimated for its config: FP32, batch 32")
+    assert "quickstart-aaaaaaaaaa" in rec.reasons[-1] and "the measured run used minilm" in rec.reasons[-1]
+    assert "estimated for that model, not taken from the run" in rec.reasons[-1]
