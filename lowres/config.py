@@ -90,8 +90,8 @@ class BaseParams:
 
     def resources(self) -> dict[str, list[str]]:
         """Model and dataset names this run needs; checked before anything runs."""
-        models = [getattr(self, f) for f in ("model",) if hasattr(self, f)]
-        datasets = [getattr(self, f) for f in ("dataset",) if hasattr(self, f)]
+        models = [getattr(self, f) for f in ("model",) if getattr(self, f, None) is not None]  # None: not chosen
+        datasets = [getattr(self, f) for f in ("dataset",) if getattr(self, f, None) is not None]
         return {"models": models, "datasets": datasets}
 
 
@@ -370,7 +370,8 @@ def to_dict(params) -> dict:
 
 # Parameters added after results existed, with the value that reproduces the behaviour before them: at that value
 # they are left out of a run's identity, so a new axis does not orphan the results measured before it.
-NEUTRAL_DEFAULTS = {"accumulate_grad_batches": 1, "effective_batch_size": None, "memory_budget_gb": None}
+NEUTRAL_DEFAULTS = {"accumulate_grad_batches": 1, "effective_batch_size": None, "memory_budget_gb": None,
+                    "model": None, "probe": False, "probe_seconds": None}
 
 
 def identity(values: dict) -> dict:

@@ -100,13 +100,15 @@ def convert(model, precision: str, device: str | None = None, checkpoint_dir=Non
                      "parameters+buffers")
 
 
-def dynamic_int8(model):
+def dynamic_int8(model, inplace: bool = False):
+    """torch's dynamic INT8 quantization of the linear layers (CPU); `inplace` converts `model` itself rather
+    than a copy (no second model in memory: what a memory probe wants)."""
     import torch
 
+    target = (model if inplace else copy.deepcopy(model)).float().cpu().eval()
     with warnings.catch_warnings():  # torch.ao eager quantization is deprecated for torchao, not a dependency here
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).float().cpu().eval(), {torch.nn.Linear},
-                                                      dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(target, {torch.nn.Linear}, dtype=torch.qint8, inplace=inplace)
 
 
 def bnb_int8(checkpoint_dir, num_labels: int) -> Converted:

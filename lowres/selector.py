@@ -640,7 +640,7 @@ class Recommendation:
         """(label, text or list of texts) for every non-empty field, in declaration order."""
         for f in dataclasses.fields(self):
             raw = getattr(self, f.name)
-            if raw in (None, [], {}):
+            if raw is None or (isinstance(raw, (list, dict)) and not raw):
                 continue
             fmt = f.metadata.get("format")
             if isinstance(raw, list):
@@ -833,12 +833,14 @@ def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, eviden
             basis += f"; {sum(skipped.values())} runs measured here were not used: {not_used(skipped)}"
     else:
         basis = "rules only: no hardware fingerprint given, measured results not consulted"
+    if any("calibrated x" in r or "the probe on this machine" in r for r in plan.reasons):
+        basis += "; its memory and latency estimates are calibrated by measurements on this machine (reasons)"
     return Recommendation(
         strategy=strategy, models=plan.models, precision=plan.precision,
         quantization=QUANTIZATION.get((plan.precision, facts["device"])), batch_size=plan.batch_size,
         parallelism=parallelism(facts, strategy, plan.batch_size),
         estimated_memory_gb=round(plan.estimate.required_gb, 3),
-        estimated_latency_ms=round(plan.latency_ms, 2) if plan.latency_ms is not None else None,
+        estimated_latency_ms=round(float(plan.latency_ms), 2) if plan.latency_ms is not None else None,
         memory_breakdown_gb={k: round(v / memory.GB, 3) for k, v in plan.estimate.parts.items()},
         reasons=all_reasons, basis=basis, evidence=sorted(evidence, key=lambda e: (not e.chosen, not e.on_front)),
         alternatives=alternatives, overruled=overruled, inputs=inputs)
@@ -919,6 +921,14 @@ def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accuracy-priority", action="store_true", help="accuracy first")
     parser.add_argument("--seq-len", type=number_argument(int), default=None,
                         help="tokens per example (default: per task)")
+    parser.add_argument("--model", default=None,
+                        help="plan with this model (offline name, hub id or local directory) instead of the size "
+                             "rules' choice")
+    parser.add_argument("--probe", action="store_true",
+                        help="run the plan on this machine for a few steps and requests (a fresh process, time "
+                             "capped), print measured beside estimated and save it to calibrate the next plan")
+    parser.add_argument("--probe-seconds", type=number_argument(int), default=None,
+                        help="the probe's time cap in seconds (default: 120)")
     parser.add_argument("--outputs", default=None, help="results folder to calibrate from (default: outputs/)")
     parser.add_argument("--rules-only", action="store_true", help="ignore measured results")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -938,12 +948,45 @@ def matching_fingerprint(hardware: str | None, memory_gb: float | None, detected
 def run_recommend(args) -> int:
     """`lowres recommend`: the plan as text or JSON; bad input -> one line on stderr, exit code 2."""
     try:
-        fp = None if args.rules_only else matching_fingerprint(args.hardware, args.memory_gb, detect())
+        detected = detect()
+        fp = None if args.rules_only else matching_fingerprint(args.hardware, args.memory_gb, detected)
+        if args.probe:
+            check_probe_request(args, detected, fp)
+
+        def plan(exclude=()):
+            return recommend(args.task, args.hardware, args.memory_gb, args.latency_ms, args.dataset_size, args.gpus,
+                             args.accuracy_priority, args.seq_len, fingerprint=fp, outputs=args.outputs,
+                             model=args.model, exclude=exclude)
+
         with contextlib.redirect_stdout(sys.stderr):  # warnings while reading results must not break --json
-            rec = recommend(args.task, args.hardware, args.memory_gb, args.latency_ms, args.dataset_size, args.gpus,
-                            args.accuracy_priority, args.seq_len, fingerprint=fp, outputs=args.outputs)
+            rec = plan()
+            report = probe_plan(rec, args, plan) if args.probe else None
     except SelectorError as err:
         print(f"lowres recommend: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps(rec.to_dict(), indent=2, default=str) if args.json else str(rec))
+    if args.json:
+        print(json.dumps({**rec.to_dict(), **({"probe": report.to_dict()} if report else {})}, indent=2, default=str))
+    else:
+        print(str(rec) + (f"\n\n{report}" if report else ""))
     return 0
+
+
+def check_probe_request(args, detected: dict, fingerprint: str | None) -> None:
+    """A probe measures this machine: the request must describe it (and use measured results, not rules only);
+    its time cap is checked before anything is planned."""
+    from lowres.probe import check_seconds
+
+    if args.probe_seconds is not None:
+        check_seconds(args.probe_seconds)
+    if args.rules_only or fingerprint is None:
+        raise SelectorError(f"--probe runs the plan on this machine ({detected['hardware']}, {detected['memory_gb']:g} "
+                            f"GB), so the request must describe it; valid: leave --hardware/--memory-gb out (or "
+                            f"match them) and drop --rules-only")
+
+
+def probe_plan(rec, args, plan):
+    from lowres import probe
+
+    print(f"probing {STRATEGY_LABELS[rec.strategy]} on this machine (up to {args.probe_seconds or probe.DEFAULT_SECONDS}"
+          f" s) ...", file=sys.stderr)
+    return probe.probe(rec, args.probe_seconds, args.seq_len, recommend_again=plan, outputs=args.outputs)

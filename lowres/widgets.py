@@ -1,5 +1,7 @@
 """The ipywidgets form around `lowres.selector.recommend`: inputs pre-filled from detection, a Recommend
-button, the plan rendered below as HTML, and invalid input shown inline (red, above the plan).
+button, the plan rendered below as HTML, and invalid input shown inline (red, above the plan). A Probe button
+runs the plan on this machine (`lowres.probe`, as `lowres recommend --probe`) and shows measured beside
+estimated; it needs the form to describe this machine (a hardware fingerprint).
 
     from lowres.widgets import selector_form
     selector_form()                                   # in a notebook cell
@@ -26,6 +28,8 @@ def build_fields(defaults: dict):
         "dataset_size": w.Text(value="" if defaults["dataset_size"] is None else str(defaults["dataset_size"]),
                                placeholder="none", description="Dataset size"),
         "accuracy_priority": w.Checkbox(value=defaults["accuracy_priority"], description="Accuracy priority"),
+        "model": w.Text(value=defaults.get("model") or "", placeholder="the size rules' choice",
+                        description="Model (optional)"),
     }
     for name, widget in fields.items():
         widget.style, widget.layout = style, layout
@@ -49,7 +53,7 @@ def read_inputs(fields: dict) -> dict:
     return {"task": fields["task"].value, "hardware": hardware, "memory_gb": fields["memory_gb"].value,
             "latency_ms": fields["latency_ms"].value, "dataset_size": parse_dataset_size(fields["dataset_size"].value),
             "gpus": fields["gpus"].value if hardware == "gpu" else None,
-            "accuracy_priority": fields["accuracy_priority"].value}
+            "accuracy_priority": fields["accuracy_priority"].value, "model": fields["model"].value.strip() or None}
 
 
 def form_defaults(defaults: dict | None) -> dict:
@@ -72,6 +76,12 @@ def selector_form(defaults: dict | None = None, fingerprint: str | None = None, 
     error.add_class("lowres-error")
     plan.add_class("lowres-plan-output")
 
+    probe_button = w.Button(description="Probe this plan", icon="play",
+                            tooltip="run the plan here for a few steps and requests (up to 2 minutes)")
+    probe_button.add_class("lowres-probe")
+    probed = w.HTML()
+    probed.add_class("lowres-probe-output")
+
     def on_hardware(change):
         fields["gpus"].disabled = change["new"] == "cpu"
 
@@ -84,11 +94,34 @@ def selector_form(defaults: dict | None = None, fingerprint: str | None = None, 
         error.value, plan.value = "", rec._repr_html_()
         return rec
 
+    def on_probe(_=None):
+        from lowres import probe
+
+        rec = on_click()
+        if rec is None:
+            return None
+        if fingerprint is None:
+            probed.value = (f"<span style='{ERROR_STYLE}'>Cannot probe: the form is not tied to this machine "
+                            f"(open it with selector_form(fingerprint=...), as the selector notebook does)</span>")
+            return None
+        probed.value = "probing on this machine ..."
+        inputs = read_inputs(fields)
+        try:
+            report = probe.probe(rec, outputs=outputs, recommend_again=lambda exclude: selector.recommend(
+                **inputs, fingerprint=fingerprint, outputs=outputs, exclude=exclude))
+        except selector.SelectorError as err:  # ProbeError included: no plan ran, said in one line
+            probed.value = f"<span style='{ERROR_STYLE}'>Probe: {escape(err)}</span>"
+            return None
+        probed.value = report._repr_html_()
+        return report
+
     fields["hardware"].observe(on_hardware, names="value")
     button.on_click(on_click)
-    form = w.VBox([*fields.values(), button, error, plan])
+    probe_button.on_click(on_probe)
+    form = w.VBox([*fields.values(), w.HBox([button, probe_button]), error, plan, probed])
     form.add_class("lowres-selector-form")
     form.fields, form.button, form.error, form.plan, form.recommend = fields, button, error, plan, on_click
+    form.probe_button, form.probed, form.probe = probe_button, probed, on_probe
     return form
 
 

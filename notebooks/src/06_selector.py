@@ -11,6 +11,7 @@
 import seaborn as sns
 
 import lowres
+import lowres.probe  # as lowres.probe: `probe` is a parameter
 from lowres import memory, selector, widgets
 
 run = lowres.start_run("selector", globals())
@@ -49,12 +50,22 @@ run.save_figure(grid.figure, "memory_vs_batch.png")
 # %%
 fingerprint = selector.matching_fingerprint(params.hardware, params.memory_gb, selector.detect())
 plan = selector.recommend(params.task, params.hardware, params.memory_gb, params.latency_ms, params.dataset_size,
-                          params.gpus, params.accuracy_priority, params.seq_len, fingerprint=fingerprint)
+                          params.gpus, params.accuracy_priority, params.seq_len, fingerprint=fingerprint,
+                          model=params.model)
 plan
 # %% [markdown]
-# ## 5 · Try it: the form (pre-filled with the parameters; `widgets.selector_form()` pre-fills from detection)
+# ## 5 · Probe: the plan on this machine for a minute (measured beside estimated; saved so the next plan here is
+# calibrated by it). Set `probe = True` (the plan's model must be on this machine, else set `model`), or press
+# *Probe this plan* in the form below; from a shell: `lowres recommend ... --probe`.
+# %%
+probe_report = (lowres.probe.probe(plan, params.probe_seconds, params.seq_len) if params.probe and fingerprint
+                else "not probed: probe is off, or the parameters describe another machine than this one")
+probe_report
+# %% [markdown]
+# ## 6 · Try it: the form (pre-filled with the parameters; `widgets.selector_form()` pre-fills from detection)
 # %%
 widgets.selector_form({k: getattr(params, k) for k in ("task", "hardware", "memory_gb", "gpus", "latency_ms",
-                                                        "dataset_size", "accuracy_priority")}, fingerprint=fingerprint)
+                                                        "dataset_size", "accuracy_priority", "model")},
+                      fingerprint=fingerprint)
 # %%
 run.save(metrics={**selector.plan_metrics(plan), "worked_examples_matching": int(examples["matches"].sum())})

@@ -1,8 +1,11 @@
 """Selector: the plan `lowres.selector.recommend` gives for one task and environment (rules + estimator +
 measured results on matching hardware), plus the design's worked examples and the memory-vs-batch curves."""
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from lowres.config import BaseParams, params_dataclass
+from pydantic import Field
+
+from lowres.config import BaseParams, ModelName, params_dataclass
+from lowres.probe import MAX_SECONDS, MIN_SECONDS
 
 
 @params_dataclass
@@ -15,11 +18,16 @@ class Params(BaseParams):
     dataset_size: Optional[int] = 10000
     accuracy_priority: bool = False
     seq_len: Optional[int] = None
+    model: Optional[ModelName] = None  # plan with this model instead of the size rules' choice
+    probe: bool = False  # run the plan on this machine for a minute (lowres.probe) and save what it measured
+    probe_seconds: Optional[Annotated[int, Field(ge=MIN_SECONDS, le=MAX_SECONDS)]] = None  # cap; None: DEFAULT_SECONDS
 
     def __post_init__(self):
         from lowres import selector
 
         selector.make_facts(self.task, self.hardware, self.memory_gb, self.gpus, self.latency_ms, self.dataset_size,
                             self.accuracy_priority)
+        if self.model is not None:
+            selector.check_model(self.model)
         if self.seq_len is not None and self.seq_len < 1:
             raise ValueError(f"seq_len must be >= 1 or null (per-task default), got {self.seq_len}")
