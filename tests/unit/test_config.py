@@ -145,7 +145,8 @@ def test_a_parameter_added_later_leaves_old_run_ids_unchanged_at_its_neutral_def
     from lowres.config import NEUTRAL_DEFAULTS, run_id, to_dict
     from lowres.studies.quickstart.params import Params
 
-    before = {k: v for k, v in to_dict(Params()).items() if k not in NEUTRAL_DEFAULTS}
+    before = {k: v for k, v in to_dict(Params()).items() if k not in NEUTRAL_DEFAULTS or v != NEUTRAL_DEFAULTS[k]}
+    assert "model" in before and "accumulate_grad_batches" not in before
     digest = hashlib.sha1(json.dumps(before, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
     assert run_id("quickstart", Params()) == f"quickstart-{digest}"
     assert run_id("quickstart", Params(accumulate_grad_batches=2)) != f"quickstart-{digest}"
