@@ -271,28 +271,30 @@ class ProbeReport:
         parts = [f"{what}: {'yes' if ok else 'no'}" for what, ok in self.fits.items()]
         return "fits the budget: " + ", ".join(parts)
 
+    def title(self) -> str:
+        return (f"Probe of {selector.STRATEGY_LABELS[self.spec.strategy]} with {self.spec.model} on this machine "
+                f"({self.spec.device}, {self.measured['steps']} steps, {self.measured['requests']} requests)")
+
+    def notes(self) -> list[str]:
+        saved = ([f"saved as {self.run_id} ({self.location}): the next recommendation here is calibrated by it"]
+                 if self.location else [])
+        return ([f"* {self.measured.get('memory_kind')}", self.verdict()] +
+                [f"attempt: {a}" for a in self.attempts] + saved)
+
     def __str__(self) -> str:
-        lines = [f"Probe of {selector.STRATEGY_LABELS[self.spec.strategy]} with {self.spec.model} on this machine "
-                 f"({self.spec.device}, {self.measured['steps']} steps, {self.measured['requests']} requests)"]
         width, got_width = max(len(r[0]) for r in self.rows()), max(len(r[1]) for r in self.rows())
-        lines.append(f"  {'':{width}}  {'measured':{got_width}}  the plan's estimate")
+        lines = [self.title(), f"  {'':{width}}  {'measured':{got_width}}  the plan's estimate"]
         lines += [f"  {name:{width}}  {got:{got_width}}  {est}" for name, got, est in self.rows()]
-        lines += [f"  * {self.measured.get('memory_kind')}", f"  {self.verdict()}"]
-        lines += [f"  attempt: {a}" for a in self.attempts]
-        if self.location:
-            lines.append(f"  saved as {self.run_id} ({self.location}): the next recommendation here is calibrated "
-                         f"by it")
-        return "\n".join(lines)
+        return "\n".join(lines + [f"  {note}" for note in self.notes()])
 
     def _repr_html_(self) -> str:
         import html
 
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(n)}</th><td>{html.escape(g)}</td>"
                        f"<td>{html.escape(e)}</td></tr>" for n, g, e in self.rows())
-        notes = "".join(f"<li>{html.escape(t)}</li>" for t in [self.verdict(), *self.attempts] +
-                        ([f"saved as {self.run_id}"] if self.run_id else []))
-        return (f"<table class='lowres-probe'><tr><th></th><th>measured</th><th>the plan's estimate</th></tr>{body}</table>"
-                f"<ul>{notes}</ul>")
+        notes = "".join(f"<li>{html.escape(t)}</li>" for t in self.notes())
+        return (f"<p><b>{html.escape(self.title())}</b></p><table class='lowres-probe'><tr><th></th>"
+                f"<th>measured</th><th>the plan's estimate</th></tr>{body}</table><ul>{notes}</ul>")
 
     def to_dict(self) -> dict:
         return {"spec": dataclasses.asdict(self.spec), "measured": self.measured, "estimated": self.estimated,
@@ -465,7 +467,7 @@ def save_probe(report: ProbeReport, outputs=None) -> ProbeReport:
                          "precision": report.spec.precision, "device": report.spec.device,
                          "seq_len": report.spec.seq_len, "batch_size": report.spec.batch_size,
                          "strategy": report.spec.strategy, "fits": report.fits, "attempts": report.attempts},
-               "plan": selector.plan_metrics(report.plan)}
+               **selector.plan_metrics(report.plan)}  # flat, as the selector notebook records its plan
     result = results.RunResult(study="selector", run_id=rid, status="ok", params=config.to_dict(params),
                                env=fingerprint(), metrics=metrics, measurements=report.measured["measurements"],
                                profile="probe", started_at=None, finished_at=results.utc_now())

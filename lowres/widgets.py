@@ -104,8 +104,12 @@ def selector_form(defaults: dict | None = None, fingerprint: str | None = None, 
             probed.value = (f"<span style='{ERROR_STYLE}'>Cannot probe: the form is not tied to this machine "
                             f"(open it with selector_form(fingerprint=...), as the selector notebook does)</span>")
             return None
-        probed.value = "probing on this machine ..."
         inputs = read_inputs(fields)
+        if selector.matching_fingerprint(inputs["hardware"], inputs["memory_gb"], selector.detect()) is None:
+            probed.value = (f"<span style='{ERROR_STYLE}'>Cannot probe: the form describes another machine than "
+                            f"this one ({escape(selector.detect())}); set hardware and memory to this machine's</span>")
+            return None
+        probed.value = "probing on this machine ..."
         try:
             report = probe.probe(rec, outputs=outputs, recommend_again=lambda exclude: selector.recommend(
                 **inputs, fingerprint=fingerprint, outputs=outputs, exclude=exclude))

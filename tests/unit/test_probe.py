@@ -104,8 +104,9 @@ def test_a_plan_whose_model_is_not_here_cannot_be_probed_and_says_what_to_do():
         probe.probe(rec, 30, save=False)
 
 
-def test_the_form_probes_the_plan(monkeypatch, tmp_path):
+def test_the_form_probes_the_plan_of_this_machine_only(monkeypatch, tmp_path):
     monkeypatch.setattr(probe, "run_child", lambda spec: (FAKE, ""))
+    monkeypatch.setattr(selector, "detect", lambda: {"hardware": "cpu", "memory_gb": 16.0, "gpus": 0})
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     form = selector_form(dict(hardware="cpu", memory_gb=16.0, latency_ms=60_000.0, dataset_size=20000,
@@ -114,3 +115,5 @@ def test_the_form_probes_the_plan(monkeypatch, tmp_path):
     assert report is not None and "<table class='lowres-probe'>" in form.probed.value
     assert report.run_id and (outputs / "selector" / report.run_id / "result.json").is_file()
     assert "fits the budget: memory (0.90 GB of 16 GB): yes" in form.probed.value
+    form.fields["hardware"].value, form.fields["memory_gb"].value = "gpu", 8.0
+    assert form.probe() is None and "Cannot probe: the form describes another machine" in form.probed.value

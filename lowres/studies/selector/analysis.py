@@ -5,17 +5,20 @@
 from __future__ import annotations
 
 INPUTS = ("params.task", "params.hardware", "params.memory_gb", "params.gpus", "params.latency_ms",
-          "params.dataset_size")
+          "params.dataset_size", "params.model", "params.probe")
 PLAN = ("metrics.strategy", "metrics.models", "metrics.precision", "metrics.batch_size",
         "metrics.estimated_memory_gb", "metrics.basis", "metrics.worked_examples_matching")
+PROBE = ("metrics.probe.model_peak_gb", "metrics.probe.memory_ratio", "metrics.probe.step_s",
+         "metrics.probe.epoch_s", "metrics.probe.latency_ms")  # measured on this machine (lowres.probe)
 
 
 def key_table(df):
-    """One row per ok scenario: its inputs and the plan (strategy, models, precision, batch, memory, basis)."""
+    """One row per ok scenario: its inputs and the plan (strategy, models, precision, batch, memory, basis);
+    for a probe (`lowres recommend --probe`) also what it measured."""
     ok = df[df["status"] == "ok"] if "status" in df else df
-    columns = [c for c in ("run_id", *INPUTS, *PLAN) if c in ok]
+    columns = [c for c in ("run_id", *INPUTS, *PLAN, *PROBE) if c in ok]
     table = ok[columns].reset_index(drop=True)
-    return table.rename(columns=lambda c: c.split(".", 1)[-1])
+    return table.rename(columns=lambda c: c.replace("metrics.probe.", "measured_").split(".", 1)[-1])
 
 
 def key_figure(df, ax=None):
