@@ -100,6 +100,7 @@ class Claim:
 
     def release(self) -> None:
         self._stop.set()
+        self._thread.join()  # no heartbeat outlives its claim (it would touch a file another runner now owns)
         self.path.unlink(missing_ok=True)
 
 
@@ -115,18 +116,27 @@ def claim(study: str, run_id: str) -> Claim | str:
     """Claim a run for this process: a Claim, or a sentence saying who holds it."""
     path = work_dir(study) / f"{run_id}.claim"
     for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, results.file_mode())
-        except FileExistsError:
-            owner = read_owner(path)
-            if owner and is_alive(owner, path):
-                return f"being run by another lowres runner ({describe_owner(owner)})"
-            path.unlink(missing_ok=True)  # stale: its runner is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump(owner_record(), fh)
-        return Claim(path)
+        if publish_exclusively(path, json.dumps(owner_record())):
+            return Claim(path)
+        owner = read_owner(path)
+        if owner and is_alive(owner, path):
+            return f"being run by another lowres runner ({describe_owner(owner)})"
+        path.unlink(missing_ok=True)  # stale: its runner is gone
     return f"could not claim {path} (another runner keeps taking it)"
+
+
+def publish_exclusively(path: Path, text: str) -> bool:
+    """Create `path` holding `text` unless it exists. Written aside and hard-linked into place, so nobody
+    ever reads a half-written claim (an empty one would look stale and be taken over)."""
+    draft = path.with_name(f"{path.name}.{os.getpid()}-{os.urandom(4).hex()}.draft")
+    draft.write_text(text)
+    try:
+        os.link(draft, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        draft.unlink()
 
 
 def is_claimed(study: str, run_id: str) -> bool:

@@ -80,7 +80,7 @@ def test_windows_per_phase_and_epoch_with_counts():
     val = meter.measurements["validate_epoch_0"]
     assert (val.steps, val.samples, val.tokens) == (3, 10, 23)  # the sanity check is not counted
     assert all(m.status == "ok" for m in meter.measurements.values())
-    assert not [t for t in threading.enumerate() if t.name.startswith("lowres")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("lowres-meter")]
 
 
 def test_exception_marks_windows_failed():
@@ -94,4 +94,4 @@ def test_exception_marks_windows_failed():
     assert meter.measurements["train_epoch_0"].status == "ok"
     assert meter.measurements["train_epoch_1"].status == "failed"
     assert meter.measurements["train"].status == "failed" and not meter.open_windows
-    assert not [t for t in threading.enumerate() if t.name.startswith("lowres")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("lowres-meter")]

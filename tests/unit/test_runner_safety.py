@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import stat
+import threading
 
 import pytest
 
@@ -158,13 +159,18 @@ def test_a_claim_is_exclusive_until_released_and_stale_once_its_owner_is_gone(ou
     second = attempts.claim("quickstart", "quickstart-aaa")
     assert isinstance(second, str) and f"pid {os.getpid()}" in second
     first.release()
-    assert isinstance(attempts.claim("quickstart", "quickstart-aaa"), attempts.Claim)
+    again = attempts.claim("quickstart", "quickstart-aaa")
+    assert isinstance(again, attempts.Claim)
+    again.release()
     dead = {"pid": 2**22 + 12345, "host": socket.gethostname(), "create_time": 1.0, "claimed_at": "then"}
     (attempts.work_dir("quickstart") / "quickstart-bbb.claim").write_text(json.dumps(dead))
-    assert isinstance(attempts.claim("quickstart", "quickstart-bbb"), attempts.Claim)  # its runner is gone
+    taken = attempts.claim("quickstart", "quickstart-bbb")
+    assert isinstance(taken, attempts.Claim)  # its runner is gone
+    taken.release()
     elsewhere = {**dead, "host": "another-node"}
     (attempts.work_dir("quickstart") / "quickstart-ccc.claim").write_text(json.dumps(elsewhere))
     assert "another-node" in attempts.claim("quickstart", "quickstart-ccc")  # cannot be judged from here: live
+    assert not [t for t in threading.enumerate() if t.name == "lowres-claim-heartbeat"]  # released: beats stop
 
 
 # ---------------------------------------------------------------------------------------------- out of memory
