@@ -9,9 +9,10 @@ peak), the step time and the time per epoch it projects, the per-request latency
 
 The probe is saved as a result of the `selector` study (params: the request + the model + probe=true), so the
 next recommendation on the same hardware fingerprint reads it (lowres.selector.measured_memory,
-measured_latencies) and cites it. An out-of-memory step halves the batch and tries again; a plan that cannot
-run even at batch 1, or that does not finish its first steps within the cap, is answered with the next plan
-that fits (the strategy is excluded and the selector asked again).
+measured_latencies) and cites it. A step that runs out of memory, or a first step that does not finish within
+the cap, halves the batch and tries again (a smaller batch needs less memory and a shorter step); a plan that
+cannot run even at batch 1 is answered with the next plan that fits (the strategy is excluded and the
+selector asked again).
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from lowres import memory, selector
 DEFAULT_SECONDS = 120
 MIN_SECONDS, MAX_SECONDS = 20, 3600
 MAX_STEPS, MAX_REQUESTS = 8, 10  # the first of each is a warm-up, not timed
-STEP_SHARE = 0.5  # of the time left after loading, for the steps; the requests get the rest
+STEP_SHARE = 0.6  # of the time left after loading, for the steps; the requests get the rest
+CAP_RESERVE_S = 3.0  # left at the end for the Meter to close its windows and the result to be written
 MAX_ATTEMPTS = 4
 VOCAB_FLOOR = 1000  # random ids from here up: past the special tokens of every vocabulary in use
 
@@ -126,9 +128,15 @@ def run_steps(net, spec: ProbeSpec, vocab: int, until: float) -> list[float]:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
     net.train(spec.method != "inference")
-    times = [timed(step, spec.device)]
-    while len(times) < MAX_STEPS and (len(times) < 2 or time.perf_counter() < until):
-        times.append(timed(step, spec.device))
+    return repeat_until(step, spec.device, MAX_STEPS, until)
+
+
+def repeat_until(action, device: str, most: int, until: float) -> list[float]:
+    """Seconds of each call of `action`: at least one, at most `most`, and no call that would end after `until`
+    (judged by the last one's time), so the probe keeps inside its cap rather than being killed at it."""
+    times = [timed(action, device)]
+    while len(times) < most and time.perf_counter() + times[-1] < until:
+        times.append(timed(action, device))
     return times
 
 
@@ -158,10 +166,7 @@ def run_requests(net, spec: ProbeSpec, vocab: int, until: float, embedder=None) 
                 net.generate(**request, max_new_tokens=1, do_sample=False)
             else:
                 net(**request)
-    times = [timed(answer, spec.device)]
-    while len(times) < MAX_REQUESTS and (len(times) < 3 or time.perf_counter() < until):
-        times.append(timed(answer, spec.device))
-    return times
+    return repeat_until(answer, spec.device, MAX_REQUESTS, until)
 
 
 def vocab_size(net) -> int:
@@ -191,9 +196,10 @@ def probe_in_this_process(spec: ProbeSpec) -> dict:
         model_peak = model_peak_bytes(spec.device, before)
         process_peak = batch_fit.peak_bytes(spec.device) if spec.device == "cpu" else None
     with meter.window("probe_requests") as window:
-        requests = run_requests(net, spec, vocab, deadline, embedder)
+        requests = run_requests(net, spec, vocab, deadline - CAP_RESERVE_S, embedder)
         window.samples = len(requests)
     return {"steps": len(steps), "step_s": statistics.median(steps[1:] or steps),
+            "step_s_includes_warmup": len(steps) == 1,
             "requests": len(requests), "latency_ms": 1000 * statistics.median(requests[1:] or requests),
             "model_peak_bytes": model_peak, "process_peak_bytes": process_peak,
             "memory_kind": MODEL_MEMORY_KIND[spec.device], "load_s": loaded - started,
@@ -262,7 +268,8 @@ class ProbeReport:
         return [("peak memory, the model's own *", gb(m.get("model_peak_gb")), gb(e.get("model_peak_gb"))),
                 ("peak memory, the whole process", gb(m.get("process_peak_gb")), gb(e.get("required_gb"))),
                 ("step time" + (" (training)" if self.spec.method != "inference" else " (batched forward)"),
-                 seconds(m.get("step_s")) + f" at batch {self.spec.batch_size}", "-"),
+                 seconds(m.get("step_s")) + f" at batch {self.spec.batch_size}"
+                 + (" (one step: warm-up included)" if m.get("step_s_includes_warmup") else ""), "-"),
                 ("time per epoch (projected)", seconds(m.get("epoch_s")), "-"),
                 ("latency per request (batch 1)", ms(m.get("latency_ms")), ms(e.get("latency_ms"))),
                 ("energy of the probe", joules(m.get("energy_j"), m.get("energy_source")), "-")]
@@ -383,6 +390,7 @@ def measured_figures(found: dict, spec: ProbeSpec, dataset_size: int | None) -> 
     return {"model_peak_gb": found["model_peak_bytes"] / memory.GB, "memory_kind": found["memory_kind"],
             "process_peak_gb": found["process_peak_bytes"] / memory.GB if found.get("process_peak_bytes") else None,
             "step_s": found["step_s"], "steps": found["steps"], "requests": found["requests"],
+            "step_s_includes_warmup": found.get("step_s_includes_warmup", False),
             "epoch_s": found["step_s"] * steps_per_epoch if steps_per_epoch else None,
             "latency_ms": found["latency_ms"], "load_s": found["load_s"], "energy_j": energy,
             "energy_source": f"{source}, {scope}" if source else None}
@@ -409,8 +417,9 @@ def fits(measured: dict, rec: selector.Recommendation) -> dict:
 
 def probe(rec: selector.Recommendation, seconds_cap: float | None = None, seq_len: int | None = None,
           recommend_again=None, outputs=None, save: bool = True) -> ProbeReport:
-    """Probe `rec`; on OOM halve its batch, when it cannot run at all ask `recommend_again(exclude)` for the
-    next plan and probe that. Saved as a `selector` result unless `save` is False."""
+    """Probe `rec`; out of memory or over the cap, halve its batch; when it cannot run at all ask
+    `recommend_again(exclude)` for the next plan and probe that. Saved as a `selector` result unless `save` is
+    False."""
     seconds_cap = check_seconds(DEFAULT_SECONDS if seconds_cap is None else seconds_cap)
     attempts, excluded = [], ()
     for _ in range(MAX_ATTEMPTS):
@@ -421,7 +430,8 @@ def probe(rec: selector.Recommendation, seconds_cap: float | None = None, seq_le
             report = report_for(rec, spec, found, attempts)
             return save_probe(report, outputs) if save else report
         attempts.append(f"{selector.STRATEGY_LABELS[spec.strategy]}, batch {spec.batch_size}: {why}")
-        if why.startswith("out of memory") and spec.batch_size > 1:
+        if why.startswith(("out of memory", "over the")) and spec.batch_size > 1:  # a smaller batch: less memory,
+            # a shorter step (the time per epoch it projects stays about the same)
             rec = dataclasses.replace(rec, batch_size=spec.batch_size // 2)
             continue
         excluded += (spec.strategy,)

@@ -63,14 +63,18 @@ def test_out_of_memory_halves_the_batch_and_says_so(monkeypatch):
                                "LoRA fine-tuning, batch 512: out of memory: RuntimeError: DefaultCPUAllocator"]
 
 
-def test_a_plan_over_the_time_cap_is_answered_with_the_next_plan(monkeypatch):
+def test_over_the_time_cap_halves_the_batch_and_a_plan_that_cannot_run_gives_way_to_the_next(monkeypatch):
     def child(spec):
-        return (None, "over the 30 s time cap before its first steps and requests finished") \
-            if spec.strategy == "lora" else (FAKE, "")
+        if spec.batch_size > 512:
+            return None, "over the 30 s time cap before its first steps and requests finished"
+        return (None, "failed: RuntimeError: unsupported here") if spec.strategy == "lora" else (FAKE, "")
 
     monkeypatch.setattr(probe, "run_child", child)
     report = probe.probe(cpu_plan(), 30, recommend_again=lambda exclude: cpu_plan(exclude=exclude), save=False)
-    assert report.spec.strategy == "full_ft" and "over the 30 s time cap" in report.attempts[0]
+    assert report.spec.strategy == "full_ft" and report.spec.batch_size == 512
+    assert report.attempts[:2] == ["LoRA fine-tuning, batch 1024: over the 30 s time cap before its first steps "
+                                   "and requests finished", "LoRA fine-tuning, batch 512: failed: RuntimeError: "
+                                   "unsupported here"]
     assert "ruled out by a probe on this machine" in " ".join(report.plan.reasons)
 
 
