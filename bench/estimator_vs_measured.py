@@ -85,7 +85,6 @@ def measure_cuda(name, method, precision, batch, seq, steps) -> float:
 
 def measure_cpu(name, method, precision, batch, seq, steps) -> float:
     """Peak of the CPU allocator over the steps (weights are allocated before and added)."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     model = build(name, method, precision, "cpu")
@@ -147,23 +146,10 @@ def main(argv=None) -> int:
 
 def measured_latency_ms(name: str, seq: int, repeats: int = 50) -> float:
     """Median ms of one classification forward at batch 1 (the pretrained or tiny model, eval, no grad)."""
-    import time
+    from lowres import latency, models
 
-    import torch
-
-    from lowres import models
-
-    net = models.load_model(name, "classification", num_labels=2).eval()
-    x = {"input_ids": torch.randint(1000, 2000, (1, seq)), "attention_mask": torch.ones(1, seq, dtype=torch.long)}
-    times = []
-    with torch.inference_mode():
-        for _ in range(5):
-            net(**x)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            net(**x)
-            times.append(time.perf_counter() - start)
-    return 1000 * sorted(times)[len(times) // 2]
+    times = latency.request_times(models.load_model(name, "classification", num_labels=2).eval(), seq, repeats)
+    return 1000 * times[len(times) // 2]
 
 
 def latency_check(names=("tiny-bert", "minilm"), seqs=(32, 64, 128)) -> int:

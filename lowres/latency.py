@@ -40,13 +40,19 @@ def layer_flops(hidden: int, intermediate: int, tokens: int, keys: int | None = 
 def time_encoder(hidden: int, layers: int, seq: int, repeats: int = 30) -> float:
     """Seconds (20th percentile of `repeats`) of one forward of a randomly initialised BERT encoder (transformers' own layers, the
     ones the studies run) at batch 1 on this CPU, no grad."""
-    import torch
     from transformers import BertConfig, BertModel
 
     config = BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
                         intermediate_size=4 * hidden, vocab_size=1000)
-    model = BertModel(config).eval()
-    x = {"input_ids": torch.randint(0, 1000, (1, seq)), "attention_mask": torch.ones(1, seq, dtype=torch.long)}
+    times = request_times(BertModel(config).eval(), seq, repeats, first_id=0, vocab=1000)
+    return times[len(times) // 5]  # a low quantile: the machine's speed, not other processes' noise
+
+
+def request_times(model, seq: int, repeats: int, first_id: int = 1000, vocab: int = 2000) -> list[float]:
+    """Sorted seconds of `repeats` batch-1 forwards of `model` on `seq` random token ids, after 5 warm-ups."""
+    import torch
+
+    x = {"input_ids": torch.randint(first_id, vocab, (1, seq)), "attention_mask": torch.ones(1, seq, dtype=torch.long)}
     times = []
     with torch.inference_mode():
         for _ in range(5):
@@ -55,7 +61,7 @@ def time_encoder(hidden: int, layers: int, seq: int, repeats: int = 30) -> float
             start = time.perf_counter()
             model(**x)
             times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 5]  # a low quantile: the machine's speed, not other processes' noise
+    return sorted(times)
 
 
 PROFILE_DEPTHS = (1, 6)  # encoders this deep are timed: their difference is what one layer costs
