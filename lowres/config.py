@@ -371,7 +371,7 @@ def to_dict(params) -> dict:
 # Parameters added after results existed, with the value that reproduces the behaviour before them: at that value
 # they are left out of a run's identity, so a new axis does not orphan the results measured before it.
 NEUTRAL_DEFAULTS = {"accumulate_grad_batches": 1, "effective_batch_size": None, "memory_budget_gb": None,
-                    "model": None, "probe": False, "probe_seconds": None}
+                    "model": None, "probe": False, "probe_seconds": None, "train_hours": None}
 
 
 def identity(values: dict) -> dict:

@@ -147,6 +147,16 @@ def estimate(model, device: str = "cpu", seq_len: int = 128, target_len: int = 0
                            + (f" + {target_len} generated" if target_len else "") + f"; {profile.source}")
 
 
+TRAIN_FORWARDS = 3.0  # one training example costs about three forwards: the forward and a backward of twice its FLOPs
+
+
+def training_s_per_example(forward_ms: float) -> float:
+    """Seconds one example takes to train (forward + backward), from its batch-1 forward estimate. On a CPU
+    this is about right for models whose layers are FLOP-bound; probes of tiny-bert and MiniLM on this CPU
+    measured 0.3-1.5x of it (bench/RESULTS.md), which `calibrate` corrects once a probe has run."""
+    return TRAIN_FORWARDS * forward_ms / 1000
+
+
 def calibrate(estimate_ms: float, measured: list[tuple[float, float, str]]) -> tuple[float, str]:
     """Scale an estimate by this machine's measured/estimated ratio for the same model (median over runs)."""
     if not measured:

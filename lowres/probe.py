@@ -268,9 +268,10 @@ class ProbeReport:
         return [("peak memory, the model's own *", gb(m.get("model_peak_gb")), gb(e.get("model_peak_gb"))),
                 ("peak memory, the whole process", gb(m.get("process_peak_gb")), gb(e.get("required_gb"))),
                 ("step time" + (" (training)" if self.spec.method != "inference" else " (batched forward)"),
-                 seconds(m.get("step_s")) + f" at batch {self.spec.batch_size}"
+                 selector.fmt_duration(m.get("step_s")) + f" at batch {self.spec.batch_size}"
                  + (" (one step: warm-up included)" if m.get("step_s_includes_warmup") else ""), "-"),
-                ("time per epoch (projected)", seconds(m.get("epoch_s")), "-"),
+                ("time per epoch (projected)", selector.fmt_duration(m.get("epoch_s")),
+                 selector.fmt_duration(e.get("epoch_s"))),
                 ("latency per request (batch 1)", ms(m.get("latency_ms")), ms(e.get("latency_ms"))),
                 ("energy of the probe", joules(m.get("energy_j"), m.get("energy_source")), "-")]
 
@@ -280,7 +281,8 @@ class ProbeReport:
 
     def title(self) -> str:
         return (f"Probe of {selector.STRATEGY_LABELS[self.spec.strategy]} with {self.spec.model} on this machine "
-                f"({self.spec.device}, {self.measured['steps']} steps, {self.measured['requests']} requests)")
+                f"({self.spec.device}, {plural(self.measured['steps'], 'step')}, "
+                f"{plural(self.measured['requests'], 'request')})")
 
     def notes(self) -> list[str]:
         saved = ([f"saved as {self.run_id} ({self.location}): the next recommendation here is calibrated by it"]
@@ -308,14 +310,12 @@ class ProbeReport:
                 "fits": self.fits, "attempts": self.attempts, "run_id": self.run_id}
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def gb(value) -> str:
     return "-" if value is None else f"{value:.2f} GB"
-
-
-def seconds(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f} s" if value < 120 else f"{value / 60:.1f} min" if value < 7200 else f"{value / 3600:.1f} h"
 
 
 def ms(value) -> str:
@@ -378,7 +378,7 @@ def estimates(rec: selector.Recommendation) -> dict:
     parts = {k: v for k, v in rec.memory_breakdown_gb.items() if k != "vector_index"}
     return {"model_peak_gb": sum(parts.values()), "required_gb": rec.estimated_memory_gb,
             "estimator_peak_gb": sum(v for k, v in parts.items() if k != "measured_correction"),
-            "latency_ms": rec.estimated_latency_ms}
+            "latency_ms": rec.estimated_latency_ms, "epoch_s": rec.estimated_epoch_s}
 
 
 def measured_figures(found: dict, spec: ProbeSpec, dataset_size: int | None) -> dict:
@@ -412,6 +412,10 @@ def fits(measured: dict, rec: selector.Recommendation) -> dict:
     if rec.inputs.get("latency_ms") is not None:
         verdict[f"latency ({ms(measured['latency_ms'])} of {rec.inputs['latency_ms']:g} ms)"] = \
             measured["latency_ms"] <= rec.inputs["latency_ms"]
+    hours = rec.inputs.get("train_hours")
+    if hours is not None and measured.get("epoch_s") is not None:
+        verdict[f"training time ({selector.fmt_duration(measured['epoch_s'])} per epoch of {hours:g} h)"] = \
+            measured["epoch_s"] <= hours * 3600
     return verdict
 
 
@@ -456,7 +460,7 @@ def report_for(rec, spec, found, attempts) -> ProbeReport:
 def probe_params(rec: selector.Recommendation, spec: ProbeSpec) -> dict:
     """The saved probe's params: the request, the model it ran, probe=true (its identity: a new probe of the
     same request and model on this machine replaces the last one)."""
-    keys = ("task", "hardware", "memory_gb", "gpus", "latency_ms", "dataset_size", "accuracy_priority")
+    keys = ("task", "hardware", "memory_gb", "gpus", "latency_ms", "dataset_size", "accuracy_priority", "train_hours")
     values = {k: rec.inputs.get(k) for k in keys}
     cap = None if spec.seconds == DEFAULT_SECONDS else int(spec.seconds)
     return {**values, "gpus": values["gpus"] or None, "seq_len": spec.seq_len, "model": spec.model, "probe": True,

@@ -161,7 +161,8 @@ def check_choice(what: str, value, valid) -> str:
 
 
 # Upper bounds: beyond them an input is a typo, not a machine (a plan for 10^6 GPUs or a 1 ns budget is noise).
-LIMITS = {"memory_gb": 16_384, "latency_ms": 3_600_000, "gpus": 1024, "dataset_size": 10**10, "seq_len": 1_000_000}
+LIMITS = {"memory_gb": 16_384, "latency_ms": 3_600_000, "gpus": 1024, "dataset_size": 10**10, "seq_len": 1_000_000,
+          "train_hours": 100_000}
 MIN_LATENCY_MS = 0.1  # below this no model answers: the time of one kernel launch
 
 
@@ -240,6 +241,7 @@ class Plan:
     reasons: list
     latency_ms: float | None = None  # estimated per-request latency at batch 1 (lowres.latency)
     latency_how: str = ""
+    epoch_s: float | None = None  # estimated time of one training epoch over the dataset (CPU only)
 
 
 def task_kind(task: str, strategy: str) -> str:
@@ -356,6 +358,12 @@ def build_plan(facts: dict, strategy: str, seq_len: int | None = None):
             too_slow.append(f"{size} models ({fmt_models(models)}): estimated {ms:.0f} ms per request, "
                             f"{ms / facts['latency_ms']:.1f}x the {facts['latency_ms']:g} ms budget")
             continue
+        epoch_s, epoch_how = training_time(facts, strategy, models, seq)
+        if epoch_s is not None and epoch_s > facts["train_hours"] * 3600:
+            too_slow.append(f"{size} models ({fmt_models(models)}): estimated {fmt_duration(epoch_s)} per training "
+                            f"epoch, {epoch_s / 3600 / facts['train_hours']:.1f}x the {facts['train_hours']:g} h "
+                            f"budget")
+            continue
         precision, batch, est = found
         reasons = [f"model given: {facts['model']} (the size rules do not apply)" if facts.get("model")
                    else fired(size_rule, facts)]
@@ -366,13 +374,23 @@ def build_plan(facts: dict, strategy: str, seq_len: int | None = None):
         if ms is not None:
             reasons.append(f"estimated {ms:.1f} ms per request at batch 1, within the {facts['latency_ms']:g} ms "
                            f"budget ({how})")
-        return Plan(strategy, models, precision, batch, est, reasons, ms, how)
+        reasons += training_time_note(facts, epoch_s, epoch_how)
+        return Plan(strategy, models, precision, batch, est, reasons, ms, how, epoch_s)
     if too_slow:
-        return f"{STRATEGY_LABELS[strategy]} misses the latency budget: " + "; ".join(too_slow)
+        return f"{STRATEGY_LABELS[strategy]} misses the time budget: " + "; ".join(too_slow)
     return f"{STRATEGY_LABELS[strategy]} does not fit {facts['memory_gb']:g} GB with any model size or precision"
 
 
 RAG_QUERY_TOKENS, SEARCH_MS = 32, 1.0  # a question embedded at ~32 tokens; an ANN search: ~1 ms (bench/retrieval.py)
+
+
+def latency_profile(facts: dict):
+    """The speed figures of the plan's device: this CPU measured (when the request describes this machine), a
+    typical laptop CPU, or a GPU's tabled peak (lowres.latency)."""
+    from lowres import latency
+
+    device = facts["device"] if facts.get("this_machine") or facts["device"] != "cpu" else "tabled-cpu"
+    return latency.device_profile("cpu") if device == "cpu" else latency.tabled_profile(device)
 
 
 def request_latency(facts: dict, strategy: str, models: dict, seq: int, target: int) -> tuple[float | None, str]:
@@ -381,13 +399,12 @@ def request_latency(facts: dict, strategy: str, models: dict, seq: int, target: 
     calibrated by this machine's measured runs of the same model where there are some."""
     from lowres import latency
 
-    device = facts["device"] if facts.get("this_machine") or facts["device"] != "cpu" else "tabled-cpu"
-    profile = latency.device_profile("cpu") if device == "cpu" else latency.tabled_profile(device)
+    profile = latency_profile(facts)
     served = models.get("model") or models.get("generator")
     generating = task_kind(facts["task"], strategy) == "generation"
     try:  # generation: the budget is the time to the first token (an answer streams); the whole answer is said
         est = latency.estimate(served, facts["device"], seq, 1 if generating else 0, profile)
-        whole = latency.estimate(served, facts["device"], seq, target, profile).ms if generating else None
+        whole = latency.estimate(served, facts["device"], seq, target, profile).ms if generating and target else None
     except memory.UnknownModel:
         return None, ""
     ms, how = est.ms, est.how.replace("+ 1 generated", "to the first generated token")
@@ -398,6 +415,37 @@ def request_latency(facts: dict, strategy: str, models: dict, seq: int, target: 
         how += "; + the query embedding and an ANN search"
     ms, calibrated = latency.calibrate(ms, facts.get("measured_latency", {}).get(served, []))
     return ms, how + (f"; {calibrated}" if calibrated else "")
+
+
+LONG_EPOCH_S = 3600  # a CPU plan whose epoch is estimated longer than this is flagged: probe it before the hours
+
+
+def training_time(facts: dict, strategy: str, models: dict, seq: int) -> tuple[float | None, str]:
+    """Estimated seconds of one training epoch over `dataset_size` examples on a CPU (lowres.latency: three
+    forwards per example), calibrated by this machine's probes of the same model; None where nothing trains,
+    the dataset size is not given, or on a GPU (batching changes its speed too much for a batch-1 profile)."""
+    from lowres import latency
+
+    if strategy not in TRAINING or not facts["dataset_size"] or facts["device"] != "cpu":
+        return None, ""
+    try:
+        forward = latency.estimate(models["model"], "cpu", seq, 0, latency_profile(facts)).ms
+    except memory.UnknownModel:
+        return None, ""
+    per_example, calibrated = latency.calibrate(latency.training_s_per_example(forward),
+                                                facts.get("measured_training", {}).get(models["model"], []))
+    how = (f"{facts['dataset_size']:,} examples x {per_example * 1000:.1f} ms: {latency.TRAIN_FORWARDS:g} forwards "
+           f"of {forward:.1f} ms each" + (f"; {calibrated}" if calibrated else ""))
+    return per_example * facts["dataset_size"], how
+
+
+def training_time_note(facts: dict, epoch_s: float | None, how: str) -> list[str]:
+    if epoch_s is None:
+        return []
+    within = (f", within the {facts['train_hours']:g} h budget" if facts["train_hours"] != math.inf else "")
+    warn = ("; hours of training: probe it first (lowres recommend --probe) to measure, or set a train_hours budget"
+            if epoch_s > LONG_EPOCH_S and facts["train_hours"] == math.inf else "")
+    return [f"estimated {fmt_duration(epoch_s)} per training epoch on this CPU{within} ({how}){warn}"]
 
 
 def memory_note(facts: dict, model: str, strategy: str, precision: str) -> list[str]:
@@ -600,6 +648,13 @@ def field(label: str, fmt=None, **kwargs):
     return dataclasses.field(metadata={"label": label, "format": fmt}, **kwargs)
 
 
+def fmt_duration(seconds) -> str:
+    if seconds is None:
+        return "-"
+    return (f"{seconds:.2f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200
+            else f"{seconds / 3600:.1f} h")
+
+
 def fmt_gb(v):
     return f"{v:.2f} GB (incl. allocator + runtime overhead)"
 
@@ -625,6 +680,7 @@ class Recommendation:
     parallelism: str = field("Parallelism")
     estimated_memory_gb: float = field("Estimated memory", fmt_gb)
     estimated_latency_ms: float | None = field("Estimated latency per request", lambda v: f"{v:.1f} ms at batch 1")
+    estimated_epoch_s: float | None = field("Estimated training time per epoch", fmt_duration)
     memory_breakdown_gb: dict = field("Memory breakdown (GB unless marked)", fmt_parts)
     reasons: list = field("Reasons")
     basis: str = field("Basis")
@@ -674,17 +730,21 @@ QUANTIZATION = {("int8", "cpu"): "torch dynamic INT8 quantization of the linear 
 def recommend(task: str, hardware: str | None = None, memory_gb: float | None = None, latency_ms: float | None = None,
               dataset_size: int | None = None, gpus: int | None = None, accuracy_priority: bool = False,
               seq_len: int | None = None, fingerprint: str | None = None, outputs=None,
-              include_smoke: bool = False, model: str | None = None,
+              include_smoke: bool = False, model: str | None = None, train_hours: float | None = None,
               exclude: tuple = ()) -> Recommendation:
     """A plan for `task` on this environment. `hardware`/`memory_gb`/`gpus` default to detection; measured
     results (outputs/<study>/*/result.json) count only with a `fingerprint` (lowres.env) that matches theirs.
-    `model`: plan with this model instead of the size rules' choice. `exclude`: strategies ruled out already
-    (a probe found them not to fit)."""
+    `model`: plan with this model instead of the size rules' choice. `train_hours`: the most one training epoch
+    over `dataset_size` examples may take (checked on a CPU; None: no bound). `exclude`: strategies ruled out
+    already (a probe found them not to fit)."""
     if hardware is None or memory_gb is None:
         hardware, memory_gb, gpus = fill_from_detection(hardware, memory_gb, gpus)
     facts = make_facts(task, hardware, memory_gb, gpus, latency_ms, dataset_size, accuracy_priority)
     inputs = {"task": task, "hardware": hardware, "memory_gb": memory_gb, "gpus": facts["gpus"],
               "latency_ms": latency_ms, "dataset_size": dataset_size, "accuracy_priority": accuracy_priority}
+    facts["train_hours"] = math.inf if train_hours is None else check_train_hours(train_hours)
+    if train_hours is not None:
+        inputs["train_hours"] = train_hours
     if model is not None:
         facts["model"], facts["model_family"] = model, check_model(model).family
         inputs["model"] = model
@@ -700,6 +760,7 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
     facts["this_machine"] = fingerprint is not None  # measured latency profile of this CPU, not a tabled one
     facts["measured_latency"] = measured_latencies(fingerprint, outputs, facts["device"]) if fingerprint else {}
     facts["measured_memory"] = measured_memory(fingerprint, outputs, facts["device"]) if fingerprint else {}
+    facts["measured_training"] = measured_training(fingerprint, outputs) if fingerprint else {}
     candidates, reasons, overruled = strategy_candidates(facts)
     candidates, excluded = [s for s in candidates if s not in exclude], [s for s in candidates if s in exclude]
     reasons += [f"{STRATEGY_LABELS[s]} ruled out by a probe on this machine" for s in excluded]
@@ -711,7 +772,8 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
     if not plans:
         budget = "" if facts["latency_ms"] == math.inf else f" within {facts['latency_ms']:g} ms per request"
         raise SelectorError(f"nothing fits {facts['memory_gb']:g} GB{budget} ({'; '.join(dropped)}); valid: more "
-                            f"memory, a larger latency budget, a shorter seq_len, or another hardware")
+                            f"memory, a larger latency or training-time budget, a shorter seq_len, or another "
+                            f"hardware")
     evidence, skipped = load_evidence(facts, fingerprint, outputs, include_smoke=include_smoke) if fingerprint \
         else ([], {})
     chosen, evidence_reason = pareto_choice(evidence, list(plans), facts)
@@ -726,6 +788,10 @@ def recommend(task: str, hardware: str | None = None, memory_gb: float | None = 
         evidence_reason = "; ".join([evidence_reason, change] + model_note(chosen, plans[strategy]))
     return assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint,
                     skipped)
+
+
+def check_train_hours(hours) -> float:
+    return float(check_number("train_hours", hours, "hours per training epoch"))
 
 
 def check_model(model) -> memory.ModelSpec:
@@ -757,6 +823,26 @@ def measured_memory(fingerprint: str, outputs, device: str) -> dict:
         if ratio and row.get("metrics.probe.device") == device:
             key = (row["params.model"], row["metrics.probe.method"], row["metrics.probe.precision"])
             found.setdefault(key, []).append((ratio, row["run_id"]))
+    return found
+
+
+def measured_training(fingerprint: str, outputs) -> dict:
+    """{model: [(measured s, estimated s per training example, run id)]} from this machine's CPU training probes
+    (a step's time over its batch, beside the training estimate at the probe's sequence length)."""
+    from lowres import latency
+
+    found: dict = {}
+    for _, row in probe_rows(fingerprint, outputs).iterrows():
+        step, batch, seq = (number(row, f"metrics.probe.{k}") for k in ("step_s", "batch_size", "seq_len"))
+        if row.get("metrics.probe.device") != "cpu" or row.get("metrics.probe.method") == "inference" \
+                or not (step and batch and seq) or row.get("metrics.probe.step_s_includes_warmup") is True:
+            continue
+        try:
+            forward = latency.estimate(row["params.model"], "cpu", int(seq)).ms
+        except (memory.UnknownModel, OSError, ValueError):
+            continue
+        found.setdefault(row["params.model"], []).append((step / batch, latency.training_s_per_example(forward),
+                                                          row["run_id"]))
     return found
 
 
@@ -841,6 +927,7 @@ def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, eviden
         parallelism=parallelism(facts, strategy, plan.batch_size),
         estimated_memory_gb=round(plan.estimate.required_gb, 3),
         estimated_latency_ms=round(float(plan.latency_ms), 2) if plan.latency_ms is not None else None,
+        estimated_epoch_s=round(float(plan.epoch_s), 1) if plan.epoch_s is not None else None,
         memory_breakdown_gb={k: round(v / memory.GB, 3) for k, v in plan.estimate.parts.items()},
         reasons=all_reasons, basis=basis, evidence=sorted(evidence, key=lambda e: (not e.chosen, not e.on_front)),
         alternatives=alternatives, overruled=overruled, inputs=inputs)
@@ -921,6 +1008,9 @@ def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accuracy-priority", action="store_true", help="accuracy first")
     parser.add_argument("--seq-len", type=number_argument(int), default=None,
                         help="tokens per example (default: per task)")
+    parser.add_argument("--train-hours", type=number_argument(float), default=None,
+                        help="the most one training epoch over --dataset-size may take, in hours (checked on a CPU; "
+                             "default: no bound)")
     parser.add_argument("--model", default=None,
                         help="plan with this model (offline name, hub id or local directory) instead of the size "
                              "rules' choice")
@@ -956,7 +1046,7 @@ def run_recommend(args) -> int:
         def plan(exclude=()):
             return recommend(args.task, args.hardware, args.memory_gb, args.latency_ms, args.dataset_size, args.gpus,
                              args.accuracy_priority, args.seq_len, fingerprint=fp, outputs=args.outputs,
-                             model=args.model, exclude=exclude)
+                             model=args.model, train_hours=args.train_hours, exclude=exclude)
 
         with contextlib.redirect_stdout(sys.stderr):  # warnings while reading results must not break --json
             rec = plan()

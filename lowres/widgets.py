@@ -27,6 +27,8 @@ def build_fields(defaults: dict):
         "latency_ms": w.FloatText(value=defaults["latency_ms"], description="Latency (ms)"),
         "dataset_size": w.Text(value="" if defaults["dataset_size"] is None else str(defaults["dataset_size"]),
                                placeholder="none", description="Dataset size"),
+        "train_hours": w.Text(value="" if defaults.get("train_hours") is None else f"{defaults['train_hours']:g}",
+                              placeholder="no bound", description="Hours per epoch"),
         "accuracy_priority": w.Checkbox(value=defaults["accuracy_priority"], description="Accuracy priority"),
         "model": w.Text(value=defaults.get("model") or "", placeholder="the size rules' choice",
                         description="Model (optional)"),
@@ -37,23 +39,28 @@ def build_fields(defaults: dict):
     return fields
 
 
-def parse_dataset_size(text: str):
+def parse_optional(text: str, kind, expected: str):
+    """`kind` of a text field, or None when it is empty; what `kind` cannot read is one line naming it."""
     text = text.strip().replace(",", "").replace("_", "")
     if not text:
         return None
     try:
-        return int(text)
+        return kind(text)
     except ValueError:
-        raise selector.SelectorError(f"dataset size must be a whole number of examples (or empty for none), "
-                                     f"got {text!r}") from None
+        raise selector.SelectorError(f"{expected}, got {text!r}") from None
 
 
 def read_inputs(fields: dict) -> dict:
     hardware = fields["hardware"].value
+    dataset_size = parse_optional(fields["dataset_size"].value, int,
+                                  "dataset size must be a whole number of examples (or empty for none)")
+    train_hours = parse_optional(fields["train_hours"].value, float,
+                                 "hours per epoch must be a number of hours (or empty for no bound)")
     return {"task": fields["task"].value, "hardware": hardware, "memory_gb": fields["memory_gb"].value,
-            "latency_ms": fields["latency_ms"].value, "dataset_size": parse_dataset_size(fields["dataset_size"].value),
+            "latency_ms": fields["latency_ms"].value, "dataset_size": dataset_size,
             "gpus": fields["gpus"].value if hardware == "gpu" else None,
-            "accuracy_priority": fields["accuracy_priority"].value, "model": fields["model"].value.strip() or None}
+            "accuracy_priority": fields["accuracy_priority"].value, "model": fields["model"].value.strip() or None,
+            "train_hours": train_hours}
 
 
 def form_defaults(defaults: dict | None) -> dict:

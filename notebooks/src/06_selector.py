@@ -51,7 +51,7 @@ run.save_figure(grid.figure, "memory_vs_batch.png")
 fingerprint = selector.matching_fingerprint(params.hardware, params.memory_gb, selector.detect())
 plan = selector.recommend(params.task, params.hardware, params.memory_gb, params.latency_ms, params.dataset_size,
                           params.gpus, params.accuracy_priority, params.seq_len, fingerprint=fingerprint,
-                          model=params.model)
+                          model=params.model, train_hours=params.train_hours)
 plan
 # %% [markdown]
 # ## 5 · Probe: the plan on this machine for a minute (measured beside estimated; saved so the next plan here is
@@ -65,7 +65,8 @@ probe_report
 # ## 6 · Try it: the form (pre-filled with the parameters; `widgets.selector_form()` pre-fills from detection)
 # %%
 widgets.selector_form({k: getattr(params, k) for k in ("task", "hardware", "memory_gb", "gpus", "latency_ms",
-                                                        "dataset_size", "accuracy_priority", "model")},
+                                                        "dataset_size", "accuracy_priority", "model",
+                                                        "train_hours")},
                       fingerprint=fingerprint)
 # %%
 run.save(metrics={**selector.plan_metrics(plan), "worked_examples_matching": int(examples["matches"].sum())})

@@ -39,6 +39,9 @@ def test_probe_measures_within_its_time_cap_and_calibrates_the_next_plan(tmp_pat
     assert f"the probe on this machine ({report['run_id']}) measured tiny-bert's own peak" in plan
     assert f"calibrated x" in plan and f"by measured runs on this machine ({report['run_id']})" in plan
     assert "estimates are calibrated by measurements on this machine" in plan
+    assert report["estimated"]["epoch_s"] > 0  # the plan's epoch estimate beside the probe's projection
+    epoch = next(line for line in plan.splitlines() if "per training epoch on this CPU" in line)
+    assert f"calibrated x" in epoch and report["run_id"] in epoch  # the probe's steps calibrate the training time
 
 
 FAKE = {"steps": 3, "step_s": 0.5, "requests": 3, "latency_ms": 2.0, "model_peak_bytes": 2e8,
@@ -121,3 +124,13 @@ def test_the_form_probes_the_plan_of_this_machine_only(monkeypatch, tmp_path):
     assert "fits the budget: memory (0.90 GB of 16 GB): yes" in form.probed.value
     form.fields["hardware"].value, form.fields["memory_gb"].value = "gpu", 8.0
     assert form.probe() is None and "Cannot probe: the form describes another machine" in form.probed.value
+
+
+def test_a_training_time_budget_is_checked_against_the_probe_s_projected_epoch(monkeypatch):
+    slow = {**FAKE, "step_s": 100.0}  # 20 steps of 1024 examples per epoch: 2000 s measured
+    monkeypatch.setattr(probe, "run_child", lambda spec: (slow, ""))
+    report = probe.probe(cpu_plan(train_hours=0.1), 30, save=False)  # the estimate is within 0.1 h, the probe not
+    assert report.estimated["epoch_s"] < 360 < report.measured["epoch_s"] == pytest.approx(2000)
+    assert report.fits == {"memory (0.90 GB of 16 GB)": True, "latency (2.0 ms of 200 ms)": True,
+                           "training time (33.3 min per epoch of 0.1 h)": False}
+    assert report.title().endswith("(cpu, 3 steps, 3 requests)")

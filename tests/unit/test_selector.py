@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from lowres import cli, memory, selector
+from lowres import cli, latency, memory, selector
 from lowres.selector import SelectorError, recommend
 
 EX1 = dict(task="classification", hardware="gpu", memory_gb=4, latency_ms=200, dataset_size=10_000)
@@ -192,6 +192,11 @@ def test_rules_table_lists_every_rule():
     (dict(dataset_size=-5), "dataset_size must be >= 0 examples, got -5"),
     (dict(dataset_size=2.5), "dataset_size must be a whole number"),
     (dict(accuracy_priority="yes"), "accuracy_priority must be true or false"),
+    (dict(train_hours=0), "train_hours must be > 0 hours per training epoch, got 0"),
+    (dict(train_hours=-2), "train_hours must be > 0 hours per training epoch, got -2"),
+    (dict(train_hours=float("nan")), "train_hours must be a finite number of hours"),
+    (dict(train_hours=1e9), "train_hours must be at most 100,000 hours"),
+    (dict(train_hours="soon"), "train_hours must be a number of hours per training epoch, got 'soon'"),
 ])
 def test_bad_input_names_the_value_and_the_valid_choices(overrides, match):
     args = dict(EX1)
@@ -240,7 +245,7 @@ def test_cli_bad_input_exits_2_with_a_message_and_no_traceback(capsys, args, mes
 
 
 @pytest.mark.parametrize("flag,value", [("--memory-gb", "sixteen"), ("--latency-ms", "fast"), ("--gpus", "two"),
-                                        ("--dataset-size", "1e3x")])
+                                        ("--dataset-size", "1e3x"), ("--train-hours", "two")])
 def test_cli_non_numeric_values_are_refused_by_argparse(capsys, flag, value):
     args = {"--task": "qa", "--hardware": "gpu", "--memory-gb": "4", "--latency-ms": "100"}
     args[flag] = value
@@ -283,7 +288,7 @@ def test_a_latency_budget_the_estimate_cannot_meet_changes_the_plan_and_says_why
     assert any("medium models (model bert-base-uncased): estimated" in r and "x the 1.2 ms budget" in r
                for r in tight.reasons)
     with pytest.raises(selector.SelectorError, match=r"nothing fits 12 GB within 0.5 ms per request .*misses the "
-                                                     r"latency budget"):
+                                                     r"time budget: .* ms per request"):
         selector.recommend("classification", "gpu", 12, 0.5, 10_000)
 
 
@@ -291,3 +296,29 @@ def test_generation_budgets_are_the_time_to_the_first_token_and_the_whole_answer
     rec = selector.recommend("summarization", "gpu", 24, 100, 100_000)
     assert rec.estimated_latency_ms < 100
     assert any("to the first generated token" in r and "the whole 128-token answer" in r for r in rec.reasons)
+
+
+def test_a_cpu_plan_estimates_its_training_epoch_and_a_training_time_budget_changes_the_plan():
+    roomy = selector.recommend("classification", "cpu", 16, 60_000, 100_000)  # a typical laptop CPU (tabled)
+    assert roomy.strategy == "lora"
+    forward = latency.estimate(roomy.models["model"], "cpu", 128, 0, latency.tabled_profile("cpu")).ms
+    assert roomy.estimated_epoch_s == pytest.approx(100_000 * latency.TRAIN_FORWARDS * forward / 1000, rel=1e-3)
+    said = [r for r in roomy.reasons if "per training epoch on this CPU" in r]
+    assert len(said) == 1 and "100,000 examples x" in said[0]
+    assert roomy.estimated_epoch_s < 3600 or "probe it first" in said[0]  # hours of training are flagged
+    assert "Estimated training time per epoch" in str(roomy)
+
+    tight = selector.recommend("classification", "cpu", 16, 60_000, 100_000,
+                               train_hours=roomy.estimated_epoch_s / 3600 / 2)
+    assert tight.strategy not in selector.TRAINING and tight.estimated_epoch_s is None  # nothing trains: no epoch
+    assert any("LoRA fine-tuning misses the time budget" in a and "per training epoch, 2.0x the" in a
+               for a in tight.alternatives)
+    assert tight.inputs["train_hours"] == pytest.approx(roomy.estimated_epoch_s / 7200)
+    within = selector.recommend("classification", "cpu", 16, 60_000, 100_000,
+                                train_hours=roomy.estimated_epoch_s / 3600 * 2)
+    assert within.strategy == "lora" and any("within the" in r and "h budget" in r for r in within.reasons)
+
+
+def test_no_training_time_where_it_cannot_be_estimated():
+    assert selector.recommend(**EX1).estimated_epoch_s is None  # a GPU: batching changes its speed too much
+    assert selector.recommend("classification", "cpu", 16, 60_000).estimated_epoch_s is None  # no dataset size

@@ -22,6 +22,10 @@ def test_invalid_input_is_shown_inline_and_clears_the_plan():
     form.fields["dataset_size"].value = "lots"
     form.button.click()
     assert "dataset size must be a whole number" in form.error.value
+    form.fields["dataset_size"].value = "10000"
+    form.fields["train_hours"].value = "soon"
+    form.button.click()
+    assert "hours per epoch must be a number of hours" in form.error.value and form.plan.value == ""
 
 
 def test_form_prefills_from_detection_and_disables_gpus_on_cpu(monkeypatch):

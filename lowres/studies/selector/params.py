@@ -19,6 +19,7 @@ class Params(BaseParams):
     accuracy_priority: bool = False
     seq_len: Optional[int] = None
     model: Optional[ModelName] = None  # plan with this model instead of the size rules' choice
+    train_hours: Optional[float] = None  # the most one training epoch may take (checked on a CPU); None: no bound
     probe: bool = False  # run the plan on this machine for a minute (lowres.probe) and save what it measured
     probe_seconds: Optional[Annotated[int, Field(ge=MIN_SECONDS, le=MAX_SECONDS)]] = None  # cap; None: DEFAULT_SECONDS
 
@@ -29,5 +30,7 @@ class Params(BaseParams):
                             self.accuracy_priority)
         if self.model is not None:
             selector.check_model(self.model)
+        if self.train_hours is not None:
+            selector.check_train_hours(self.train_hours)
         if self.seq_len is not None and self.seq_len < 1:
             raise ValueError(f"seq_len must be >= 1 or null (per-task default), got {self.seq_len}")
