@@ -96,3 +96,19 @@ def test_step_flops_only_for_fixed_length_steps(tokenizer):
     assert encoder_only < flops < 6 * 16 * 24 * module.model.num_parameters()  # a masked-only head costs less
     _, plan, dynamic = small_datamodule(tokenizer)
     assert mlm.step_flops(module, dynamic, per_device_batch=16) is None
+
+
+def test_precision_tables_put_an_accumulated_run_at_its_effective_batch():
+    """small-gpu profile: micro-batch 16 x accumulation 4 is the paper's batch 64, not a second batch-16 point."""
+    import pandas as pd
+
+    from lowres import config
+    from lowres.studies.precision import analysis
+
+    frame = pd.DataFrame({"params.batch_size": [16, 16], "params.accumulate_grad_batches": [1, 4],
+                          "metrics.parallel.total_batch_size": [16, 16], "summary.effective_batch_size": [16, 64],
+                          "params.precision": ["32-true", "32-true"], "run_id": ["a", "b"]})
+    table = analysis.runs(frame)
+    assert table["batch_size"].tolist() == [16, 64] and table["accumulation"].tolist() == [1, 4]
+    plan = config.load_params("precision", "small-gpu")
+    assert sorted({p.batch_size * p.accumulate_grad_batches for p in plan.runs}) == [16, 32, 64, 128, 256]

@@ -37,7 +37,10 @@ def runs(df) -> pd.DataFrame:
         "model": text(df, "params.model"), "dataset": text(df, "params.dataset"), "hardware": text(df, "summary.hardware"),
         "strategy": text(df, "params.strategy"), "processes": column(df, "metrics.parallel.processes"),
         "dp_active": text(df, "metrics.parallel.dp_active"),
-        "batch_size": column(df, "metrics.parallel.total_batch_size").fillna(column(df, "params.batch_size")),
+        # examples per optimizer step (lowres.summary: total batch over ranks x gradient accumulation)
+        "batch_size": column(df, "summary.effective_batch_size").fillna(
+            column(df, "metrics.parallel.total_batch_size")).fillna(column(df, "params.batch_size")),
+        "accumulation": column(df, "params.accumulate_grad_batches").fillna(1.0),
         "per_rank_batch": column(df, "metrics.parallel.per_rank_batch_size"),
         "precision": asked, "precision_ran": text(df, "metrics.precision.effective").fillna(asked),
         "seed": column(df, "params.seed"), "status": text(df, "status"),
