@@ -199,11 +199,25 @@ def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = Non
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    n, d = vectors.shape
     start = time.perf_counter()
+    index, params = new_index(vectors, kind, nlist, nprobe, M, ef_construction, ef_search, train_points_per_list,
+                              seed)
+    index.add(vectors)
+    build_s = time.perf_counter() - start
+    return VectorIndex(kind, index, len(vectors), vectors.shape[1], params, build_s,
+                       int(faiss.serialize_index(index).nbytes))
+
+
+def new_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = None, nprobe: int = 8, M: int = 32,
+              ef_construction: int = 40, ef_search: int = 64, train_points_per_list: int = 64, seed: int = 0):
+    """(an empty FAISS inner-product index ready for `add`, its params): IVF's k-means is trained on `vectors`
+    (the rows the index is built for); Flat and HNSW need no training."""
+    import faiss
+
+    n, d = vectors.shape
     if kind == "flat":
-        index, params = faiss.IndexFlatIP(d), {}
-    elif kind == "ivf":
+        return faiss.IndexFlatIP(d), {}
+    if kind == "ivf":
         nlist = nlist or default_nlist(n)
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
@@ -211,16 +225,12 @@ def build_index(vectors: np.ndarray, kind: str = "flat", nlist: int | None = Non
         sample = np.random.default_rng(seed).choice(n, limit, replace=False) if n > limit else slice(None)
         index.train(vectors[sample])
         index.nprobe = min(nprobe, nlist)
-        params = {"nlist": nlist, "nprobe": index.nprobe}
-    elif kind == "hnsw":
+        return index, {"nlist": nlist, "nprobe": index.nprobe}
+    if kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction, index.hnsw.efSearch = ef_construction, ef_search
-        params = {"M": M, "ef_construction": ef_construction, "ef_search": ef_search}
-    else:
-        raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
-    index.add(vectors)
-    build_s = time.perf_counter() - start
-    return VectorIndex(kind, index, n, d, params, build_s, int(faiss.serialize_index(index).nbytes))
+        return index, {"M": M, "ef_construction": ef_construction, "ef_search": ef_search}
+    raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
 
 
 def index_from_choice(vectors: np.ndarray, choice: IndexChoice, seed: int = 0) -> VectorIndex:
