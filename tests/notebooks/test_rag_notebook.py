@@ -51,6 +51,11 @@ def test_rag_smoke_run_retrieves_answers_and_compares_strategies(smoke_study):
     assert windows["embed_queries"]["samples"] == 100
     run_folder = smoke.outputs / "rag" / result["run_id"]
     assert (run_folder / "rag.png").is_file() and (run_folder / "strategies.png").is_file()
+    growth = m["knowledge_base"]  # 40 of 200 passages added to a Flat base: exactly what a rebuild finds
+    assert growth["kind"] == "flat" and growth["passages_added"] == 40 and growth["chunks_added"] >= 40
+    assert growth["recall@5_grown"] == growth["recall@5_rebuilt"] == 1.0 and growth["embed_s"] > 0
+    assert growth["chunks_removed"] == growth["chunks_added"] and growth["reloads_identical"] is True
+    assert (run_folder / "knowledge_base" / "index.faiss").is_file() and "kb_growth" in windows
 
     frame = rag_analysis.strategy_frame(smoke.outputs)  # both studies (and LoRA if its smoke ran) on one chart
     assert {"prompting", "RAG"} <= set(frame["strategy"])

@@ -97,6 +97,39 @@ def serving_index(vectors: np.ndarray, kind: str = "auto", ram_budget_mb: float 
     return index, f"{setting_label(kind, index.params)} (requested)"
 
 
+# ---------------------------------------------------------------- a knowledge base that grows
+
+GROWTH_SHARE = 0.2  # of the passages held back from the base, then added to it (the "add documents" section)
+
+
+def knowledge_base_growth(passages: Sequence[dict], chunks: Sequence[dict], vectors: np.ndarray, embedder,
+                          index: rag.VectorIndex, query_vectors: np.ndarray, k: int, folder) -> dict:
+    """The serving index's kind as a lowres.knowledge_base: built without the last GROWTH_SHARE of the passages
+    (their vectors reused), those added (embedded here: the cost of adding), recall@k against exact search
+    grown vs rebuilt, the added passages removed again, saved to `folder` and reloaded."""
+    from lowres.knowledge_base import KnowledgeBase
+
+    held = max(1, int(len(passages) * GROWTH_SHARE))
+    base, added = list(passages[:-held]), list(passages[-held:])
+    row = {c["chunk_id"]: i for i, c in enumerate(chunks)}
+    base_vectors = vectors[[row[c["chunk_id"]] for c in chunks if c["passage_id"] in {p["passage_id"] for p in base}]]
+    options = {name: index.params[name] for name in ("nlist", "nprobe", "M", "ef_search") if name in index.params}
+    kb = KnowledgeBase.build(base, embedder, index.kind, vectors=base_vectors, **options)
+    growth = kb.add(added)
+    rebuilt, recall_k = kb.rebuilt(), min(k, len(kb.chunks))
+    figures = {"kind": index.kind, "passages_before": len(base), "passages_added": growth.passages,
+               "chunks_added": growth.chunks, "embed_s": growth.embed_s, "add_s": growth.add_s,
+               "add_ms_per_passage": 1e3 * growth.seconds / growth.passages,
+               f"recall@{recall_k}_grown": kb.recall_against_exact(query_vectors, recall_k),
+               f"recall@{recall_k}_rebuilt": rebuilt.recall_against_exact(query_vectors, recall_k)}
+    figures["chunks_removed"] = kb.remove([p["passage_id"] for p in added])
+    before = kb.search_ids(query_vectors, recall_k)
+    kb.save(folder)
+    after = KnowledgeBase.load(folder, embedder).search_ids(query_vectors, recall_k)
+    figures["reloads_identical"] = bool(np.array_equal(before[1], after[1]) and np.array_equal(before[0], after[0]))
+    return figures
+
+
 # ---------------------------------------------------------------- answering at every k
 
 def context_stats(run: rag.RagRun, questions: Sequence[dict], tokenizer, max_input_tokens: int | None = None,
