@@ -104,6 +104,6 @@ with run.meter.window("kb_growth"):
     growth = steps.knowledge_base_growth(kb.passages, chunks, vectors, encoder, served, embedded[0], params.k,
                                          run.path("knowledge_base"))
 metrics["knowledge_base"] = growth
-growth
+steps.growth_table(growth)
 # %%
 run.save(metrics=metrics)

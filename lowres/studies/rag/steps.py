@@ -130,6 +130,23 @@ def knowledge_base_growth(passages: Sequence[dict], chunks: Sequence[dict], vect
     return figures
 
 
+GROWTH_LABELS = {"kind": "index kind", "passages_before": "passages in the base", "passages_added": "passages added",
+                 "chunks_added": "chunks added", "embed_s": "embedding them (s)", "add_s": "adding them to the index (s)",
+                 "add_ms_per_passage": "per added passage (ms)", "chunks_removed": "chunks removed again",
+                 "reloads_identical": "saved and reloaded: identical search results"}
+
+
+def growth_table(figures: dict) -> pd.DataFrame:
+    """The growth figures as a researcher reads them: one labelled row each, numbers to 3 significant figures."""
+    def label(name: str) -> str:
+        kind = "grown in place" if name.endswith("_grown") else "rebuilt from scratch"
+        return GROWTH_LABELS.get(name) or f"{name.rsplit('_', 1)[0]} against exact search, {kind}"
+
+    def text(value) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return pd.DataFrame({"value": [text(v) for v in figures.values()]}, index=[label(n) for n in figures])
+
+
 # ---------------------------------------------------------------- answering at every k
 
 def context_stats(run: rag.RagRun, questions: Sequence[dict], tokenizer, max_input_tokens: int | None = None,
