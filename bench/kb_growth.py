@@ -56,9 +56,10 @@ def main(argv=None) -> int:
     chunks, embed_all_s = timed(lambda: rag.chunk_passages(passages, embedder.tokenizer))
     vectors, encode_s = timed(lambda: rag.encode([c["text"] for c in chunks], embedder))
     per_chunk_s = (embed_all_s + encode_s) / len(chunks)  # a rebuild re-embeds every chunk at this rate
-    print(f"# {kb_data.name}: {len(passages)} passages -> {len(chunks)} chunks, embedded in {embed_all_s + encode_s:.1f} "
-          f"s ({per_chunk_s * 1e3:.1f} ms per chunk, MiniLM, {os.cpu_count()} cores); start {first} passages, "
-          f"{args.steps} steps; {len(queries)} questions, recall@{args.k} against exact search", flush=True)
+    print(f"# {kb_data.name}: {len(passages)} passages -> {len(chunks)} chunks, embedded in "
+          f"{embed_all_s + encode_s:.1f} s ({per_chunk_s * 1e3:.1f} ms per chunk, MiniLM, {os.cpu_count()} cores); "
+          f"start {first} passages, {args.steps} steps; {len(queries)} questions, recall@{args.k} against exact "
+          f"search", flush=True)
     offset = {c["chunk_id"]: i for i, c in enumerate(chunks)}
     bases = {kind: KnowledgeBase.build(passages[:first], embedder, kind, vectors=vectors_of(passages[:first], chunks,
                                                                                            vectors, offset, embedder))

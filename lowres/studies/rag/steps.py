@@ -131,7 +131,8 @@ def knowledge_base_growth(passages: Sequence[dict], chunks: Sequence[dict], vect
 
 
 GROWTH_LABELS = {"kind": "index kind", "passages_before": "passages in the base", "passages_added": "passages added",
-                 "chunks_added": "chunks added", "embed_s": "embedding them (s)", "add_s": "adding them to the index (s)",
+                 "chunks_added": "chunks added", "embed_s": "embedding them (s)",
+                 "add_s": "adding them to the index (s)",
                  "add_ms_per_passage": "per added passage (ms)", "chunks_removed": "chunks removed again",
                  "reloads_identical": "saved and reloaded: identical search results"}
 
