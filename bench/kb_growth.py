@@ -21,7 +21,7 @@ import pandas as pd
 
 from lowres import rag
 from lowres.data import load_corpus
-from lowres.knowledge_base import KnowledgeBase
+from lowres.knowledge_base import KnowledgeBase, known_vectors
 from lowres.models import load_embedder
 
 KINDS = ("flat", "ivf", "hnsw")
@@ -60,10 +60,8 @@ def main(argv=None) -> int:
           f"{embed_all_s + encode_s:.1f} s ({per_chunk_s * 1e3:.1f} ms per chunk, MiniLM, {os.cpu_count()} cores); "
           f"start {first} passages, {args.steps} steps; {len(queries)} questions, recall@{args.k} against exact "
           f"search", flush=True)
-    offset = {c["chunk_id"]: i for i, c in enumerate(chunks)}
-    bases = {kind: KnowledgeBase.build(passages[:first], embedder, kind, vectors=vectors_of(passages[:first], chunks,
-                                                                                           vectors, offset, embedder))
-             for kind in KINDS}
+    bases = {kind: KnowledgeBase.build(passages[:first], embedder, kind,
+                                       vectors=known_vectors(passages[:first], chunks, vectors)) for kind in KINDS}
     rows = []
     for step, part in enumerate(parts, 1):
         added = [passages[i] for i in part]
@@ -88,11 +86,6 @@ def main(argv=None) -> int:
     print("add/rebuild cost ratio per step: " + "; ".join(
         f"{kind} " + ", ".join(f"{v:.3f}" for v in table[table["kind"] == kind]["cost_ratio"]) for kind in KINDS))
     return 0
-
-
-def vectors_of(part, chunks, vectors, offset, embedder) -> np.ndarray:
-    """The already embedded vectors of `part`'s chunks (same chunking as KnowledgeBase.add)."""
-    return vectors[[offset[c["chunk_id"]] for c in rag.chunk_passages(part, embedder.tokenizer)]]
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -57,6 +58,7 @@ class KnowledgeBase:
         self.options = {"nlist": nlist, "nprobe": nprobe, "M": M, "ef_search": ef_search, "seed": seed}
         self.index, self.params = None, {}
         self.chunks: dict[int, dict] = {}  # live chunks by id
+        self.chunks_per_passage: Counter = Counter()  # kept with `chunks`: every search reads the passage count
         self.vectors = np.zeros((0, 0), dtype=np.float32)  # live vectors, row i belongs to ids[i]
         self.ids = np.zeros(0, dtype=np.int64)
         self.tombstones: set[int] = set()  # HNSW: removed ids still in the graph
@@ -93,6 +95,7 @@ class KnowledgeBase:
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         added = time.perf_counter()
         self.chunks.update(zip(ids.tolist(), chunks))
+        self.chunks_per_passage.update(c["passage_id"] for c in chunks)
         self.vectors = vectors.astype(np.float32) if not len(self.ids) else np.vstack([self.vectors, vectors])
         self.ids = np.concatenate([self.ids, ids])
         self.next_id += len(chunks)
@@ -115,7 +118,8 @@ class KnowledgeBase:
         if unknown:
             raise KnowledgeBaseError(f"passages not in the knowledge base: {', '.join(unknown[:5])}; valid: ids of "
                                      f"passages added before (kb.passage_ids())")
-        gone = np.array([i for i, c in self.chunks.items() if c["passage_id"] in set(passage_ids)], dtype=np.int64)
+        leaving = set(passage_ids)
+        gone = np.array([i for i, c in self.chunks.items() if c["passage_id"] in leaving], dtype=np.int64)
         if self.kind == "hnsw":  # its graph cannot drop nodes: excluded from searches instead
             self.tombstones.update(gone.tolist())
         else:
@@ -124,6 +128,8 @@ class KnowledgeBase:
         self.vectors, self.ids = self.vectors[keep], self.ids[keep]
         for i in gone.tolist():
             del self.chunks[i]
+        for passage in leaving:
+            del self.chunks_per_passage[passage]
         return len(gone)
 
     def rebuilt(self) -> "KnowledgeBase":
@@ -133,12 +139,13 @@ class KnowledgeBase:
         fresh.index, fresh.params = fresh.new_index(self.vectors)
         fresh.index.add_with_ids(self.vectors, self.ids)
         fresh.chunks, fresh.vectors, fresh.ids = dict(self.chunks), self.vectors.copy(), self.ids.copy()
+        fresh.chunks_per_passage = self.chunks_per_passage.copy()
         fresh.next_id = self.next_id
         return fresh
 
     # ------------------------------------------------------------------------------------------ searching
     def passage_ids(self) -> set[str]:
-        return {c["passage_id"] for c in self.chunks.values()}
+        return set(self.chunks_per_passage)
 
     def embed_query(self, question: str) -> np.ndarray:
         return rag.encode([question], self.embedder, batch_size=1)
@@ -167,8 +174,8 @@ class KnowledgeBase:
     def search(self, query_vector: np.ndarray, k: int) -> list[rag.Hit]:
         """Top-k distinct passages (a rag.Retriever's contract): more chunks are fetched when passages were split,
         each passage keeps its best chunk."""
-        per_passage = max(1, -(-len(self.chunks) // max(1, len(self.passage_ids()))))
-        scores, ids = self.search_ids(query_vector, max(k, min(len(self.chunks), 2 * k * per_passage)))
+        scores, ids = self.search_ids(query_vector, rag.chunks_to_fetch(k, len(self.chunks),
+                                                                        len(self.chunks_per_passage)))
         return rag.hits_from_chunks(ids[0], scores[0], self.chunks, k)
 
     def exact_ids(self, query_vectors: np.ndarray, k: int) -> np.ndarray:
@@ -222,7 +229,17 @@ class KnowledgeBase:
         with (folder / "chunks.jsonl").open() as fh:
             rows = [json.loads(line) for line in fh]
         kb.chunks = {row.pop("id"): row for row in rows}
+        kb.chunks_per_passage = Counter(c["passage_id"] for c in kb.chunks.values())
         return kb
+
+
+def known_vectors(passages: Sequence[dict], chunks: Sequence[dict], vectors: np.ndarray) -> np.ndarray:
+    """The rows of `vectors` (one per chunk of `chunks`, embedded before) that `KnowledgeBase.add(passages, ...)`
+    expects: the chunks of `passages`, in the order it chunks them."""
+    rows: dict[str, list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        rows.setdefault(chunk["passage_id"], []).append(row)
+    return vectors[[row for passage in passages for row in rows.get(passage["passage_id"], [])]]
 
 
 def replace_folder(draft: Path, folder: Path) -> None:

@@ -295,9 +295,15 @@ class Retriever:
 
     def search(self, query_vector: np.ndarray, k: int) -> list[Hit]:
         """Top-k distinct passages: fetch more chunks when passages were split, keep each passage's best chunk."""
-        fetch = min(self.index.n, k * max(1, math.ceil(len(self.chunks) / max(1, self.n_passages))) * 2)
-        scores, ids = self.index.search(query_vector, max(fetch, k))
+        scores, ids = self.index.search(query_vector, chunks_to_fetch(k, self.index.n, self.n_passages))
         return hits_from_chunks(ids[0], scores[0], self.chunks, k)
+
+
+def chunks_to_fetch(k: int, n_chunks: int, n_passages: int) -> int:
+    """Chunks to ask the index for so that k distinct passages remain when passages were split: twice k times
+    the chunks per passage (rounded up), at most every chunk, never fewer than k."""
+    per_passage = max(1, math.ceil(n_chunks / max(1, n_passages)))
+    return max(k, min(n_chunks, 2 * k * per_passage))
 
 
 def hits_from_chunks(ids: Sequence[int], scores: Sequence[float], chunks: Sequence[dict], k: int) -> list[Hit]:

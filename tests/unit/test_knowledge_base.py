@@ -6,7 +6,7 @@ from conftest import has_real_data
 
 from lowres import rag
 from lowres.data.synthetic import synthetic_kb
-from lowres.knowledge_base import KnowledgeBase, KnowledgeBaseError
+from lowres.knowledge_base import KnowledgeBase, KnowledgeBaseError, known_vectors
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,8 @@ def vectors_for(minilm, synthetic):
     them again: the same vectors, seconds each)."""
     passages, _ = synthetic
     chunks = rag.chunk_passages(passages, minilm.tokenizer)
-    by_chunk = dict(zip((c["chunk_id"] for c in chunks), rag.encode([c["text"] for c in chunks], minilm)))
-    return lambda part: np.array([by_chunk[c["chunk_id"]] for c in rag.chunk_passages(part, minilm.tokenizer)])
+    vectors = rag.encode([c["text"] for c in chunks], minilm)
+    return lambda part: known_vectors(part, chunks, vectors)
 
 
 @pytest.fixture(scope="module")

@@ -107,14 +107,12 @@ def knowledge_base_growth(passages: Sequence[dict], chunks: Sequence[dict], vect
     """The serving index's kind as a lowres.knowledge_base: built without the last GROWTH_SHARE of the passages
     (their vectors reused), those added (embedded here: the cost of adding), recall@k against exact search
     grown vs rebuilt, the added passages removed again, saved to `folder` and reloaded."""
-    from lowres.knowledge_base import KnowledgeBase
+    from lowres.knowledge_base import KnowledgeBase, known_vectors
 
     held = max(1, int(len(passages) * GROWTH_SHARE))
     base, added = list(passages[:-held]), list(passages[-held:])
-    row = {c["chunk_id"]: i for i, c in enumerate(chunks)}
-    base_vectors = vectors[[row[c["chunk_id"]] for c in chunks if c["passage_id"] in {p["passage_id"] for p in base}]]
     options = {name: index.params[name] for name in ("nlist", "nprobe", "M", "ef_search") if name in index.params}
-    kb = KnowledgeBase.build(base, embedder, index.kind, vectors=base_vectors, **options)
+    kb = KnowledgeBase.build(base, embedder, index.kind, vectors=known_vectors(base, chunks, vectors), **options)
     growth = kb.add(added)
     rebuilt, recall_k = kb.rebuilt(), min(k, len(kb.chunks))
     figures = {"kind": index.kind, "passages_before": len(base), "passages_added": growth.passages,
