@@ -29,8 +29,13 @@ STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def estimator_precision(precision: str, device: str) -> str:
-    """Lightning's precision -> the estimator's; on CPU Lightning runs `16-mixed` as bf16."""
+def estimator_precision(precision: str | None, device: str, method: str | None = None) -> str:
+    """A run's Lightning precision (and lowres method) -> the estimator's: 8-bit LoRA's base weights are int8;
+    on CPU Lightning runs `16-mixed` as bf16; a run that records no precision ran in fp32."""
+    if method == "lora-8bit":
+        return "int8"
+    if not isinstance(precision, str):
+        return "fp32"
     return "bf16" if device == "cpu" and precision == "16-mixed" else PRECISION_OF[precision]
 
 
@@ -221,7 +226,7 @@ def fit_batch_size(net, datamodule, precision: str, method: str, device: str, bu
     limit = budget_gb * memory.GB * (1 - margin)
     seq = int(longest_batch(datamodule, 1)["input_ids"].shape[1])
     spec = memory.spec_from_config(net.config)
-    est_precision = "int8" if method == "lora-8bit" else estimator_precision(precision, device)
+    est_precision = estimator_precision(precision, device, method)
     est_method = "full" if method == "full" else "lora"
     batch, need = estimated_start(spec, est_method, est_precision, seq, device, limit, cap, process_rss_bytes(),
                                   lora_rank or memory.LORA_RANK)

@@ -539,13 +539,12 @@ def model_memory_gb(row, strategy: str) -> tuple[float | None, str | None]:
     peak = number(row, "summary.peak_memory_bytes")
     if peak and row.get("summary.memory_kind") == "gpu-allocator":
         return peak / memory.GB, "CUDA allocator peak"
-    from lowres.batch_fit import PRECISION_OF
+    from lowres.batch_fit import estimator_precision
 
     batch = number(row, "metrics.batch_fit.batch_size") or number(row, "params.batch_size") or 1
     seq = number(row, "params.max_length") or number(row, "params.seq_len") or 128
-    precision = "int8" if row.get("params.method") == "lora-8bit" else PRECISION_OF.get(row.get("params.precision"),
-                                                                                         "fp32")
     device = "cuda" if row.get("summary.hardware") == "gpu" else "cpu"
+    precision = estimator_precision(row.get("params.precision"), device, row.get("params.method"))
     try:
         est = memory.estimate(row.get("summary.model"), memory_method(strategy), precision, int(batch), int(seq), device)
     except (memory.UnknownModel, ValueError):
