@@ -382,9 +382,9 @@ def estimates(rec: selector.Recommendation) -> dict:
 
 
 def measured_figures(found: dict, spec: ProbeSpec, dataset_size: int | None) -> dict:
-    from lowres.summary import energy_of
+    from lowres.summary import energy_of, windows_from_dict
 
-    windows = [m for name, m in measurements_of_dict(found["measurements"]).items() if name != "probe_load"]
+    windows = [m for name, m in windows_from_dict(found["measurements"]).items() if name != "probe_load"]
     energy, source, scope = energy_of(windows)
     steps_per_epoch = math.ceil(dataset_size / spec.batch_size) if dataset_size and spec.method != "inference" else None
     return {"model_peak_gb": found["model_peak_bytes"] / memory.GB, "memory_kind": found["memory_kind"],
@@ -394,12 +394,6 @@ def measured_figures(found: dict, spec: ProbeSpec, dataset_size: int | None) -> 
             "epoch_s": found["step_s"] * steps_per_epoch if steps_per_epoch else None,
             "latency_ms": found["latency_ms"], "load_s": found["load_s"], "energy_j": energy,
             "energy_source": f"{source}, {scope}" if source else None}
-
-
-def measurements_of_dict(measurements: dict) -> dict:
-    from lowres.meters.core import Measurement
-
-    return {name: Measurement.from_dict({**m, "name": name}) for name, m in measurements.items()}
 
 
 def fits(measured: dict, rec: selector.Recommendation) -> dict:
@@ -460,10 +454,12 @@ def report_for(rec, spec, found, attempts) -> ProbeReport:
 def probe_params(rec: selector.Recommendation, spec: ProbeSpec) -> dict:
     """The saved probe's params: the request, the model it ran, probe=true (its identity: a new probe of the
     same request and model on this machine replaces the last one)."""
-    keys = ("task", "hardware", "memory_gb", "gpus", "latency_ms", "dataset_size", "accuracy_priority", "train_hours")
-    values = {k: rec.inputs.get(k) for k in keys}
+    from lowres import config
+
+    fields = {f.name for f in dataclasses.fields(config.params_class("selector"))}
+    values = {k: v for k, v in rec.inputs.items() if k in fields}  # the request, as the selector study's params
     cap = None if spec.seconds == DEFAULT_SECONDS else int(spec.seconds)
-    return {**values, "gpus": values["gpus"] or None, "seq_len": spec.seq_len, "model": spec.model, "probe": True,
+    return {**values, "gpus": values.get("gpus") or None, "seq_len": spec.seq_len, "model": spec.model, "probe": True,
             "probe_seconds": cap}
 
 

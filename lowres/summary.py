@@ -83,9 +83,14 @@ class RunSummary:
 
 # ---------------------------------------------------------------------------------------------- windows
 def measurements_of(result) -> dict:
+    return windows_from_dict(result.measurements or {})
+
+
+def windows_from_dict(measurements: dict) -> dict:
+    """{name: Measurement} from a result's `measurements` mapping (window name -> its fields)."""
     from lowres.meters.core import Measurement
 
-    return {name: Measurement.from_dict({**m, "name": name}) for name, m in (result.measurements or {}).items()}
+    return {name: Measurement.from_dict({**m, "name": name}) for name, m in measurements.items()}
 
 
 def is_top_level(m) -> bool:
