@@ -37,11 +37,11 @@ def test_probe_measures_within_its_time_cap_and_calibrates_the_next_plan(tmp_pat
     assert main(REQUEST + ["--outputs", str(outputs)]) == 0  # the next plan on this machine
     plan = capsys.readouterr().out
     assert f"the probe on this machine ({report['run_id']}) measured tiny-bert's own peak" in plan
-    assert f"calibrated x" in plan and f"by measured runs on this machine ({report['run_id']})" in plan
+    assert "calibrated x" in plan and f"by measured runs on this machine ({report['run_id']})" in plan
     assert "estimates are calibrated by measurements on this machine" in plan
     assert report["estimated"]["epoch_s"] > 0  # the plan's epoch estimate beside the probe's projection
     epoch = next(line for line in plan.splitlines() if "per training epoch on this CPU" in line)
-    assert f"calibrated x" in epoch and report["run_id"] in epoch  # the probe's steps calibrate the training time
+    assert "calibrated x" in epoch and report["run_id"] in epoch  # the probe's steps calibrate the training time
 
 
 FAKE = {"steps": 3, "step_s": 0.5, "requests": 3, "latency_ms": 2.0, "model_peak_bytes": 2e8,
