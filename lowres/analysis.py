@@ -17,6 +17,17 @@ def ok_runs(df):
     return df[df["status"] == "ok"] if "status" in df else df.iloc[0:0]
 
 
+def frame_with_run(df, current):
+    """The collected study frame plus `current` (the RunResult of a run not saved yet), replacing an older copy:
+    a notebook's sweep tables and figures include the run it is finishing."""
+    import pandas as pd
+
+    from lowres import results
+
+    others = df[df["run_id"] != current.run_id] if "run_id" in df else df
+    return pd.concat([others, pd.DataFrame([results.result_row(current)])], ignore_index=True)
+
+
 def run_table(runs, columns: dict):
     """`run_id` and each of `columns` ({result column: table name}) that the results have, renamed."""
     return runs[["run_id"] + [c for c in columns if c in runs]].rename(columns=columns).reset_index(drop=True)

@@ -27,7 +27,9 @@ ARCHITECTURES = {
     "bert": (("query", "value"), ("classifier",)),  # BERT and MiniLM
     "distilbert": (("q_lin", "v_lin"), ("pre_classifier", "classifier")),
     "roberta": (("query", "value"), ("classifier",)),  # RobertaClassificationHead: dense + out_proj
+    "t5": (("q", "v"), ()),  # seq2seq: the LM head is pretrained (tied to the embeddings in tiny-t5); nothing new
 }
+TASK_TYPES = {"classification": "SEQ_CLS", "seq2seq": "SEQ_2_SEQ_LM"}  # our task -> peft's TaskType
 
 
 def eight_bit_device() -> str:
@@ -69,6 +71,34 @@ def check_method(method: str, device: str | None = None) -> None:
                              f"({problem}); valid methods here: {', '.join(valid_methods(device))}")
 
 
+LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_modules_to_save", "lora_lr")
+
+
+def settle_lora_fields(params) -> None:
+    """A fine-tuning study's Params (fields `method`, `lr` and those of LORA_FIELDS it has), once, at construction:
+    for `full` the LoRA settings do not apply and are cleared (None), so grid points differing only in them are
+    identical and the runner keeps one; for LoRA they must be set."""
+    check_method(params.method)
+    fields = [name for name in LORA_FIELDS if hasattr(params, name)]
+    if params.method == "full":
+        for name in fields:
+            object.__setattr__(params, name, None)  # frozen dataclass: normalised here only
+        if params.lr is None:
+            raise ValueError("lr must be set for method 'full' (a learning rate in (0, 1))")
+        return
+    for name in ("lora_rank", "lora_alpha", "lora_dropout", "lora_lr"):
+        if getattr(params, name) is None:
+            raise ValueError(f"{name} must be set for method {params.method!r} (null only for method 'full')")
+    if params.lora_target_modules is not None and not split_names(params.lora_target_modules):
+        raise ValueError("lora_target_modules must name at least one module (comma-separated), or be null "
+                         "(the architecture's query/value projections)")
+    object.__setattr__(params, "lr", None)  # unused by LoRA; cleared so a grid over lr does not repeat runs
+
+
+def split_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def check_lora_settings(rank: int, alpha: int, dropout: float) -> None:
     """Raise ValueError naming the bad LoRA setting (peft's own errors come later and less clearly)."""
     if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
@@ -94,9 +124,9 @@ def linear_module_names(model) -> list[str]:
 
 
 def lora_config(model, rank: int = 8, alpha: int = 16, dropout: float = 0.1, target_modules=None,
-                modules_to_save=None):
-    """peft LoraConfig for sequence classification; default targets and head per architecture, checked against
-    the model (`modules_to_save`: the modules trained in full beside the adapters)."""
+                modules_to_save=None, task: str = "classification"):
+    """peft LoraConfig for sequence classification or seq2seq LM; default targets and head per architecture,
+    checked against the model (`modules_to_save`: the modules trained in full beside the adapters)."""
     from peft import LoraConfig, TaskType
 
     check_lora_settings(rank, alpha, dropout)
@@ -108,8 +138,8 @@ def lora_config(model, rank: int = 8, alpha: int = 16, dropout: float = 0.1, tar
     heads = list(modules_to_save) if modules_to_save else list(heads)
     check_names("LoRA target modules", targets, linear_module_names(model), f"Linear layers of this {kind} model")
     check_names("modules to train in full (modules_to_save)", heads, module_names(model), f"modules of this {kind} model")
-    return LoraConfig(task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=alpha, lora_dropout=dropout,
-                      target_modules=targets, modules_to_save=heads)
+    return LoraConfig(task_type=TaskType[TASK_TYPES[task]], r=rank, lora_alpha=alpha, lora_dropout=dropout,
+                      target_modules=targets, modules_to_save=heads or None)
 
 
 def module_names(model) -> list[str]:
@@ -138,38 +168,41 @@ def quiet_peft():
         yield
 
 
-def load_base(name: str, method: str, num_labels: int = 2):
-    """The classifier to adapt: fp32, or for `lora-8bit` an 8-bit base on `eight_bit_device()`."""
+def load_base(name: str, method: str, num_labels: int = 2, task: str = "classification"):
+    """The model to adapt (`task`: classification or seq2seq): fp32, or for `lora-8bit` an 8-bit base on
+    `eight_bit_device()`."""
     from lowres import models
 
     if method not in EIGHT_BIT_METHODS:
-        return models.load_model(name, "classification", num_labels=num_labels)
+        return models.load_model(name, task, num_labels=num_labels)
     from transformers import BitsAndBytesConfig
 
-    from lowres.quantize import INT8_SKIP_MODULES
+    from lowres.quantize import INT8_SKIP
 
     bnb_logger = logging.getLogger("bitsandbytes.autograd._functions")
     if not any(isinstance(f, _DropFp16CastNotice) for f in bnb_logger.filters):
         bnb_logger.addFilter(_DropFp16CastNotice())
-    config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(INT8_SKIP_MODULES))
-    return models.load_model(name, "classification", num_labels=num_labels, quantization_config=config,
+    config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(INT8_SKIP[task]))
+    return models.load_model(name, task, num_labels=num_labels, quantization_config=config,
                              device_map={"": eight_bit_device()})
 
 
 def build_model(name: str, method: str, num_labels: int = 2, rank: int = 8, alpha: int = 16, dropout: float = 0.1,
-                target_modules=None, modules_to_save=None, gradient_checkpointing: bool = False):
-    """The network to train: the plain classifier (`full`) or a PeftModel (`lora`, `lora-8bit`)."""
+                target_modules=None, modules_to_save=None, gradient_checkpointing: bool = False,
+                task: str = "classification"):
+    """The network to train: the plain model (`full`) or a PeftModel (`lora`, `lora-8bit`); `task` is
+    classification (a new head) or seq2seq (an encoder-decoder LM)."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     check_method(method)
     if method != "full":
         check_lora_settings(rank, alpha, dropout)
-    net = load_base(name, method, num_labels)
+    net = load_base(name, method, num_labels, task)
     with quiet_peft():
         if method == "lora-8bit":  # fp32 norms/head, input grads on; checkpointing off to compare like with like
             net = prepare_model_for_kbit_training(net, use_gradient_checkpointing=gradient_checkpointing)
         if method != "full":
-            net = get_peft_model(net, lora_config(net, rank, alpha, dropout, target_modules, modules_to_save))
+            net = get_peft_model(net, lora_config(net, rank, alpha, dropout, target_modules, modules_to_save, task))
     # from_pretrained returns eval mode and Lightning >= 2.2 keeps the modes it finds: without this, every
     # dropout (the model's and LoRA's) would be off during training.
     return net.train()
@@ -221,12 +254,12 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
-def reload_adapter(name: str, adapter_dir: Path, method: str, num_labels: int = 2):
+def reload_adapter(name: str, adapter_dir: Path, method: str, num_labels: int = 2, task: str = "classification"):
     """Base model (loaded as `method` trained it) + the saved adapter and head."""
     from peft import PeftModel
 
     with quiet_peft():
-        return PeftModel.from_pretrained(load_base(name, method, num_labels), str(adapter_dir))
+        return PeftModel.from_pretrained(load_base(name, method, num_labels, task), str(adapter_dir))
 
 
 @dataclasses.dataclass

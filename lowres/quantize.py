@@ -22,6 +22,9 @@ CUDA_ONLY = ("fp16",)  # fp16 matmuls on this kind of CPU are ~16x slower than f
 # copy could not train.
 # Names of their Linear layers, as transformers matches them (a prefix or a suffix of the module's full name).
 INT8_SKIP_MODULES = ("pooler.dense", "pre_classifier", "classifier")
+# what stays in full precision when bitsandbytes loads a base in 8 bits, per task: a classifier's new head, a
+# seq2seq model's LM head (the output projection to the vocabulary, which int8 hurts most)
+INT8_SKIP = {"classification": INT8_SKIP_MODULES, "seq2seq": ("lm_head",)}
 LATENCY_BATCH_SIZES = (1, 32)
 WARMUP_BATCHES = 3
 

@@ -1,4 +1,4 @@
-"""LightningModules (classification; MLM lands with the precision study) and the fit() helper.
+"""LightningModules (classification, seq2seq; MLM's lives in lowres.mlm) and the fit() helper.
 
 One `_shared_step(batch, stage)` per module; the wrapped Hugging Face model computes the loss.
 """
@@ -68,6 +68,16 @@ class ClassificationModule(HFModule):
     def on_validation_epoch_end(self):
         scores = classification_scores(torch.cat(self.val_preds), torch.cat(self.val_labels))
         self.log_dict({f"val_{k}": v for k, v in scores.items()}, sync_dist=True)
+
+
+class Seq2SeqModule(HFModule):
+    """Encoder-decoder LM fine-tuning (summarization, generative QA): the teacher-forced loss; what the model
+    generates, and its scores, are measured after training (lowres.seq2seq)."""
+
+    def _shared_step(self, batch, stage):
+        out = self.model(**batch)
+        self.log(f"{stage}_loss", out.loss, prog_bar=True, batch_size=batch["labels"].shape[0], sync_dist=stage == "val")
+        return out.loss
 
 
 @torch.no_grad()

@@ -3,6 +3,8 @@
 Shapes (plain Python, so every study and test can build them):
 - TextCorpus: train/val lists of strings (MLM domain adaptation).
 - ClassificationCorpus: train/val lists of {"text", "text_pair", "label"}.
+- Seq2SeqCorpus: train/val lists of {"source", "target", "references"} (summaries, or SQuAD answers as text to
+  generate; `references` holds every accepted answer).
 - KnowledgeBase: passages [{"passage_id", "title", "text"}] and questions
   [{"id", "question", "answers", "answer_starts", "gold_passage_id", "context"}].
 """
@@ -43,6 +45,15 @@ class ClassificationCorpus:
 
 
 @dataclasses.dataclass
+class Seq2SeqCorpus:
+    name: str
+    train: list
+    val: list
+    task: str = "summarization"  # or "qa" (generative: the answer is written, not pointed at)
+    kind: str = "seq2seq"
+
+
+@dataclasses.dataclass
 class KnowledgeBase:
     name: str
     passages: list
@@ -57,8 +68,15 @@ REAL = {
     "mrpc": ("classification", ["mrpc/train.tsv", "mrpc/dev.tsv"]),
     "squad": ("kb", ["squad/dev-v1.1.passages.jsonl", "squad/dev-v1.1.questions.jsonl.gz"]),
 }
-SYNTHETIC = {"synthetic-vizwiz": "text", "synthetic-sentiment": "classification", "synthetic-kb": "kb"}
-HUB_ONLY = {"rte": "classification", "mnli": "classification", "imdb": "classification", "qnli": "classification"}
+SYNTHETIC = {"synthetic-vizwiz": "text", "synthetic-sentiment": "classification", "synthetic-kb": "kb",
+             "synthetic-summaries": "seq2seq"}
+HUB_ONLY = {"rte": "classification", "mnli": "classification", "imdb": "classification", "qnli": "classification",
+            "xsum": "seq2seq", "cnn_dailymail": "seq2seq", "samsum": "seq2seq"}
+# hub summarization sets: (dataset id, config, document column, summary column, evaluation split)
+HUB_SUMMARIZATION = {"xsum": ("EdinburghNLP/xsum", None, "document", "summary", "validation"),
+                     "cnn_dailymail": ("abisee/cnn_dailymail", "3.0.0", "article", "highlights", "validation"),
+                     "samsum": ("Samsung/samsum", None, "dialogue", "summary", "validation")}
+QA_TRAIN_SHARE = 0.8  # generative QA on SQuAD dev: this share of its passages trains, the rest evaluates
 
 
 def dataset_names() -> list[str]:
@@ -162,6 +180,53 @@ def load_hub_classification(name: str) -> ClassificationCorpus:
                                 label_names=tuple(labels), is_pair=spec[3] is not None)
 
 
+def load_hub_summarization(name: str) -> Seq2SeqCorpus:
+    """Online path for XSum / CNN-DailyMail / SAMSum through `datasets` (only with LOWRES_ONLINE=1)."""
+    from datasets import load_dataset
+
+    hub_id, config, document, summary, evaluation = HUB_SUMMARIZATION[name]
+    ds = load_dataset(hub_id, config)
+    convert = lambda split: [{"source": r[document], "target": r[summary], "references": [r[summary]]}  # noqa: E731
+                             for r in ds[split]]
+    return Seq2SeqCorpus(name, convert("train"), convert(evaluation))
+
+
+def squad_as_generation(kb: KnowledgeBase, seed: int = 0) -> Seq2SeqCorpus:
+    """SQuAD questions as text to generate ("question: ... context: ...", flan-t5's own format), split by
+    passage so no evaluated passage was seen in training; the first answer is the target, all are references."""
+    passage_ids = sorted({q["gold_passage_id"] for q in kb.questions})
+    random.Random(seed).shuffle(passage_ids)
+    train_passages = set(passage_ids[:int(QA_TRAIN_SHARE * len(passage_ids))])
+    rows = {True: [], False: []}
+    for q in kb.questions:
+        rows[q["gold_passage_id"] in train_passages].append(
+            {"source": f"question: {q['question']} context: {q['context']}", "target": q["answers"][0],
+             "references": q["answers"], "question": q["question"], "context": q["context"]})
+    return Seq2SeqCorpus(kb.name, rows[True], rows[False], task="qa")
+
+
+def seq2seq_dataset_names() -> list[str]:
+    """Datasets with source/target pairs: the seq2seq kind, and SQuAD as generative QA."""
+    return [n for n, kind in kinds().items() if kind == "seq2seq"] + ["squad"]
+
+
+def load_seq2seq_corpus(name: str, train_size: int | None = None, val_size: int | None = None,
+                        seed: int = 0) -> Seq2SeqCorpus:
+    """A corpus to fine-tune a seq2seq model on: synthetic-summaries, squad (generative QA) or a hub set."""
+    if name not in seq2seq_dataset_names():
+        raise DatasetNotAvailable(f"dataset {name!r} has no source/target pairs; valid: "
+                                  f"{', '.join(seq2seq_dataset_names())}")
+    check_available(name)
+    if name == "synthetic-summaries":
+        train, val = (default if size is None else size for size, default in ((train_size, 2000), (val_size, 200)))
+        return Seq2SeqCorpus(name, synthetic.synthetic_summaries(train, seed),
+                             synthetic.synthetic_summaries(val, seed + 10_000))
+    corpus = squad_as_generation(load_squad(), seed) if name == "squad" else load_hub_summarization(name)
+    corpus.train = subsample(corpus.train, train_size, seed)
+    corpus.val = subsample(corpus.val, val_size, seed)
+    return corpus
+
+
 def load_corpus(name: str, train_size: int | None = None, val_size: int | None = None, seed: int = 0):
     """Load a corpus by name; sizes take seeded subsets of real data and set the size of synthetic data."""
     check_available(name)
@@ -171,6 +236,8 @@ def load_corpus(name: str, train_size: int | None = None, val_size: int | None =
     if name == "synthetic-sentiment":
         return ClassificationCorpus(name, synthetic.synthetic_sentiment(train, seed),
                                     synthetic.synthetic_sentiment(val, seed + 10_000))
+    if kinds()[name] == "seq2seq":
+        return load_seq2seq_corpus(name, train_size, val_size, seed)
     if name == "synthetic-kb":  # train_size counts its passages (default 200), val_size its questions
         passages, questions = synthetic.synthetic_kb(200 if train_size is None else train_size, seed=seed)
         return KnowledgeBase(name, passages, subsample(questions, val_size, seed))

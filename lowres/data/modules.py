@@ -116,7 +116,7 @@ class TokenDataModule(L.LightningDataModule):
 
     def epoch_token_counts(self, split: str = "train") -> dict:
         """Real and padded tokens of one pass over a split, by iterating its loader once (no model)."""
-        counter = TokenCounter()
+        counter = type(self.train_counter)()
         dataset = self.train_set if split == "train" else self.val_set
         sampler = self.train_sampler() if split == "train" else SequentialSampler(dataset)
         size = self.batch_size if split == "train" else self.eval_batch_size
@@ -182,6 +182,42 @@ class MaxLengthMLMCollator:
         padded = self.tokenizer.pad(features, padding="max_length", max_length=self.max_length)
         rows = [{k: padded[k][i] for k in padded} for i in range(len(features))]
         return self.inner(rows)
+
+
+class Seq2SeqCounter(TokenCounter):
+    """Encoder and decoder tokens: a seq2seq step processes both (labels are padded with -100)."""
+
+    def add(self, batch) -> None:
+        super().add(batch)
+        labels = batch["labels"]
+        self.real_tokens += int((labels != -100).sum())
+        self.padded_tokens += int(labels.numel())
+
+
+class Seq2SeqDataModule(TokenDataModule):
+    """{"source", "target"} rows -> input_ids/attention_mask/labels, padded per batch by transformers'
+    DataCollatorForSeq2Seq (labels padded with -100; the model shifts them into decoder inputs itself)."""
+
+    def __init__(self, corpus, tokenizer, max_target_length: int = 64, **kwargs):
+        super().__init__(tokenizer, **kwargs)
+        self.corpus, self.max_target_length = corpus, max_target_length
+        self.train_counter, self.val_counter = Seq2SeqCounter(), Seq2SeqCounter()
+
+    def encode(self, rows: list[dict]) -> TokenizedDataset:
+        enc = self.tokenizer([r["source"] for r in rows], truncation=True, max_length=self.max_length)
+        targets = self.tokenizer(text_target=[r["target"] for r in rows], truncation=True,
+                                 max_length=self.max_target_length)["input_ids"]
+        return TokenizedDataset([{"input_ids": ids, "attention_mask": mask, "labels": labels}
+                                 for ids, mask, labels in zip(enc["input_ids"], enc["attention_mask"], targets)])
+
+    def build_sets(self) -> tuple:
+        return self.encode(self.corpus.train), self.encode(self.corpus.val)
+
+    def make_collator(self, counter):
+        from transformers import DataCollatorForSeq2Seq
+
+        return CountingCollator(DataCollatorForSeq2Seq(self.tokenizer, label_pad_token_id=-100, **self.pad_kwargs()),
+                                counter)
 
 
 def fill_counts(measurement, counter: TokenCounter) -> None:

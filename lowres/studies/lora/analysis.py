@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from lowres.analysis import column, ok_runs, pareto_front, text
+from lowres.analysis import column, frame_with_run, ok_runs, pareto_front, text  # noqa: F401 - the notebook reads it here
 
 MIB = 2**20
 # The design's reference figures (SST-2, distilbert-base-uncased, AdamW lr 5e-5, batch 16-64, 3 epochs):
@@ -195,16 +195,6 @@ def reference_figure(comparison, ax=None):
                   ax=ax, zorder=2)
     ax.set(xlabel="% or points (see the quantity)", ylabel="", title="Measured (dots) vs the design's reference (grey)")
     return ax
-
-
-def frame_with_run(df, current):
-    """The collected study frame plus `current` (the RunResult of a run not saved yet), replacing an older copy."""
-    import pandas as pd
-
-    from lowres import results
-
-    others = df[df["run_id"] != current.run_id] if "run_id" in df else df
-    return pd.concat([others, pd.DataFrame([results.result_row(current)])], ignore_index=True)
 
 
 def same_setting(df, params):

@@ -9,8 +9,7 @@ bitsandbytes, 0.50 here): `lowres.lora.check_method` probes it before any kernel
 from typing import Literal, Optional
 
 from lowres.config import ClassificationTrainParams, Count, Fraction, Rate, params_dataclass
-
-LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_modules_to_save", "lora_lr")
+from lowres.lora import split_names
 
 
 @params_dataclass
@@ -47,35 +46,12 @@ class Params(ClassificationTrainParams):  # model, dataset, train/val sizes, bat
         return split_names(self.lora_modules_to_save) if self.lora_modules_to_save is not None else None
 
     def __post_init__(self):
-        from lowres.lora import check_method
+        from lowres.lora import settle_lora_fields
         from lowres.quantize import check_precisions
 
         super().__post_init__()
-        check_method(self.method)
+        settle_lora_fields(self)
         check_precisions(self.precisions)
-        if self.method == "full":
-            self.clear_lora_fields()
-        else:
-            self.check_lora_fields()
-        if self.method == "full" and self.lr is None:
-            raise ValueError("lr must be set for method 'full' (a learning rate in (0, 1))")
-
-    def clear_lora_fields(self) -> None:
-        for name in LORA_FIELDS:
-            object.__setattr__(self, name, None)  # frozen: normalised once, at construction
-
-    def check_lora_fields(self) -> None:
-        for name in ("lora_rank", "lora_alpha", "lora_dropout", "lora_lr"):
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} must be set for method {self.method!r} (null only for method 'full')")
-        if self.lora_target_modules is not None and not self.target_modules:
-            raise ValueError("lora_target_modules must name at least one module (comma-separated), or be null "
-                             "(the architecture's query/value projections)")
         if self.lora_modules_to_save is not None and not self.modules_to_save:
             raise ValueError("lora_modules_to_save must name at least one module (comma-separated), or be null "
                              "(the architecture's new head, e.g. classifier)")
-        object.__setattr__(self, "lr", None)  # unused by LoRA; cleared so a grid over lr does not repeat runs
-
-
-def split_names(names: str) -> list[str]:
-    return [n.strip() for n in names.split(",") if n.strip()]
