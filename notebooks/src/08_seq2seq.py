@@ -71,7 +71,7 @@ print("baseline:", ", ".join(f"{k} {v:.3f}" for k, v in baseline.items() if k !=
 # %%
 # NBVAL_CHECK_OUTPUT
 exported = seq2seq.export(net, datamodule.tokenizer, params.model, params.method, run.dir, sources[:16],
-                          params.max_new_tokens, params.max_length)
+                          params.max_new_tokens, params.max_length, corpus.source_template)
 print(f"reloaded model decodes {exported.reload_agreement:.0%} of the probe sources as the trained model did; "
       f"adapter smaller than the full checkpoint: {params.method == 'full' or exported.adapter_bytes < exported.checkpoint_bytes}")
 # %% [markdown]

@@ -21,9 +21,15 @@ def load_reader(generator: str, device: str = "cpu", max_new_tokens: int = 16, m
         return rag.baseline_extractive_reader, rag.READER_BASELINE, None
     from lowres.models import load_model, load_tokenizer
 
+    from lowres.models import resolve
+    from lowres.seq2seq import trained_source_template
+
     tokenizer = load_tokenizer(generator)
     model = load_model(generator, "seq2seq").to(device)
-    reader = rag.Seq2SeqGenerator(model, tokenizer, max_new_tokens=max_new_tokens, max_input_tokens=max_input_tokens)
+    # a reader fine-tuned by the seq2seq study is asked in the format it learned; any other in the default prompt
+    template = trained_source_template(resolve(generator)) or rag.DEFAULT_QA_TEMPLATE
+    reader = rag.Seq2SeqGenerator(model, tokenizer, template, max_new_tokens=max_new_tokens,
+                                  max_input_tokens=max_input_tokens)
     return reader, f"seq2seq-generate:{generator}", tokenizer
 
 
@@ -148,9 +154,10 @@ def growth_table(figures: dict) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- answering at every k
 
-def context_stats(run: rag.RagRun, questions: Sequence[dict], tokenizer, max_input_tokens: int | None = None,
-                  template: str = rag.DEFAULT_QA_TEMPLATE) -> dict:
-    """Prompt tokens with the k retrieved passages, tokens they add, and the share of prompts over the limit."""
+def context_stats(run: rag.RagRun, questions: Sequence[dict], tokenizer, max_input_tokens: int | None = None) -> dict:
+    """Prompt tokens with the k retrieved passages (in the reader's prompt), tokens they add, and the share of
+    prompts over the limit."""
+    template = run.template
     count = lambda text: len(tokenizer(text, add_special_tokens=True)["input_ids"])  # noqa: E731
     full = [count(rag.build_context_prompt(q["question"], [h.text for h in hits], template))
             for q, hits in zip(questions, run.hits)]
