@@ -191,16 +191,19 @@ def best_accuracy(df) -> Ours | None:
     return from_runs(chosen, 100 * mean, 100 * low, 100 * high, note)
 
 
-def lora_gap(df, analysis) -> Ours | None:
-    """LoRA minus full fine-tuning accuracy (points), same model, data and seed; the smallest gap over ranks."""
+def lora_gap(df, analysis, quality: str = "accuracy", binomial: bool = True) -> Ours | None:
+    """LoRA minus full fine-tuning `quality` (points), same model, data and seed; the smallest gap over ranks.
+    One seed: the binomial interval of the difference for a proportion (accuracy), none otherwise (ROUGE, F1)."""
     pairs = analysis.paired_with_full(df)
     if pairs.empty:
         return None
-    pairs = pairs.assign(gap=100 * (pairs["accuracy"] - pairs["accuracy_full"]))
+    pairs = pairs.assign(gap=100 * (pairs[quality] - pairs[f"{quality}_full"]))
     by_rank = pairs.groupby("rank")["gap"].mean()
     best = pairs[pairs["rank"] == by_rank.idxmax()]
     if len(best) >= 2:
         mean, low, high = over_seeds(best["gap"])
+    elif not binomial:
+        mean, low, high = best["gap"].iloc[0], math.nan, math.nan
     else:
         row = best.iloc[0]
         n = numeric(df[df["run_id"] == row["run_id"]], "summary.quality_n").iloc[0]

@@ -680,6 +680,7 @@ class Recommendation:
     estimated_memory_gb: float = field("Estimated memory", fmt_gb)
     estimated_latency_ms: float | None = field("Estimated latency per request", lambda v: f"{v:.1f} ms at batch 1")
     estimated_epoch_s: float | None = field("Estimated training time per epoch", fmt_duration)
+    measure_with: str | None = field("Measure it on your machine")
     memory_breakdown_gb: dict = field("Memory breakdown (GB unless marked)", fmt_parts)
     reasons: list = field("Reasons")
     basis: str = field("Basis")
@@ -899,6 +900,31 @@ def not_used(skipped: dict) -> str:
     return "; ".join(f"{n} {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
 
 
+# The study that measures a plan on the user's machine, per (task, strategy): its `cpu` or `gpu` profile narrowed
+# to the plan's model and method. Generative QA and chatbot fine-tuning are measured as SQuAD generative QA.
+MEASURING_STUDY = {("classification", "full_ft"): "lora", ("classification", "lora"): "lora",
+                   ("classification", "prompting"): "prompting", ("qa", "rag"): "rag", ("chatbot", "rag"): "rag",
+                   **{(task, s): "seq2seq" for task in ("qa", "summarization", "chatbot") for s in ("full_ft", "lora")}}
+STUDY_METHOD = {"full_ft": "full", "lora": "lora"}
+
+
+def measuring_command(task: str, strategy: str, models: dict, device: str) -> str | None:
+    """`lowres run ...` that measures this plan here (None where no study measures it: e.g. prompting a generator)."""
+    study = MEASURING_STUDY.get((task, strategy))
+    if study is None:
+        return None
+    settings = {}
+    if study == "rag":
+        settings["generator"] = models.get("generator")
+    elif study in ("lora", "seq2seq"):
+        settings.update(model=models.get("model"), method=STUDY_METHOD[strategy])
+        if study == "seq2seq" and task != "summarization":
+            settings["dataset"] = "squad"
+    profile = "gpu" if device == "cuda" else "cpu"
+    return " ".join([f"lowres run {study} --profile {profile}"] +
+                    [f"--set {key}={value}" for key, value in settings.items() if value])
+
+
 def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, evidence, evidence_reason, fingerprint,
              skipped=None):
     plan = plans[strategy]
@@ -927,6 +953,7 @@ def assemble(facts, inputs, plans, strategy, reasons, overruled, dropped, eviden
         estimated_memory_gb=round(plan.estimate.required_gb, 3),
         estimated_latency_ms=round(float(plan.latency_ms), 2) if plan.latency_ms is not None else None,
         estimated_epoch_s=round(float(plan.epoch_s), 1) if plan.epoch_s is not None else None,
+        measure_with=measuring_command(facts["task"], strategy, plan.models, facts["device"]),
         memory_breakdown_gb={k: round(v / memory.GB, 3) for k, v in plan.estimate.parts.items()},
         reasons=all_reasons, basis=basis, evidence=sorted(evidence, key=lambda e: (not e.chosen, not e.on_front)),
         alternatives=alternatives, overruled=overruled, inputs=inputs)

@@ -136,3 +136,38 @@ def test_full_fine_tuning_clears_the_lora_settings():
     params = Params(method="full", lora_rank=32)
     assert params.lora_rank is None and params.learning_rate == params.lr
     assert Params(method="lora").lr is None
+
+
+def test_the_selector_names_the_seq2seq_profile_that_measures_a_generative_plan():
+    from lowres import config, selector
+
+    plan = selector.recommend("summarization", hardware="gpu", memory_gb=24, latency_ms=100, dataset_size=100_000)
+    assert plan.measure_with == "lowres run seq2seq --profile gpu --set model=google/flan-t5-base --set method=lora"
+    runs = config.load_params("seq2seq", "gpu", {"model": "google/flan-t5-base", "method": "lora"}).runs
+    assert {(r.model, r.method) for r in runs} == {("google/flan-t5-base", "lora")}
+    chatbot = selector.recommend("chatbot", hardware="cpu", memory_gb=16, latency_ms=2000)
+    assert chatbot.measure_with.startswith(f"lowres run {selector.MEASURING_STUDY[('chatbot', chatbot.strategy)]} "
+                                           "--profile cpu")
+    assert "Measure it on your machine" in str(plan)
+
+
+def test_the_generative_lora_gap_anchor_pairs_seq2seq_runs_by_model_data_and_seed():
+    import pandas as pd
+
+    from lowres import anchors
+
+    def run(method, rank, seed, quality):
+        return {"run_id": f"seq2seq-{method}{seed}", "status": "ok", "params.model": "google/flan-t5-small",
+                "params.dataset": "squad", "params.method": method, "params.lora_rank": rank, "params.seed": seed,
+                "summary.quality": quality, "summary.quality_metric": "f1", "summary.model": "google/flan-t5-small",
+                "summary.comparable": True, "summary.hardware": "test", "summary.memory_kind": "gpu-allocator",
+                "summary.energy_source": "nvml-energy-counter"}
+
+    frame = pd.DataFrame([run("full", None, 0, 0.80), run("lora", 8, 0, 0.79), run("full", None, 1, 0.82),
+                          run("lora", 8, 1, 0.805)])
+    anchor = next(a for a in anchors.ANCHORS if a.key == "design_lora_gap_generative")
+    assessment = anchors.assess(anchor, {"seq2seq": frame})
+    assert assessment.ours.value == pytest.approx(-1.25) and assessment.verdict == anchors.REPRODUCED
+    assert "flan-t5-small" in assessment.stand_in
+    tiny = frame.assign(**{"params.model": "tiny-t5", "summary.model": "tiny-t5"})
+    assert anchors.assess(anchor, {"seq2seq": tiny}).verdict == anchors.NOT_COMPARABLE
