@@ -113,15 +113,8 @@ class QADataModule(TokenDataModule):
 
 
 class QAModule(HFModule):
-    """Span prediction; the model's own loss (mean of start and end cross-entropy)."""
-
-    def _shared_step(self, batch, stage):
-        out = self.model(**batch)
-        if out.loss is None:  # evaluation features carry no answer positions
-            return None
-        self.log(f"{stage}_loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0],
-                 sync_dist=stage == "val")
-        return out.loss
+    """Span prediction; the model's own loss (mean of start and end cross-entropy). Evaluation features carry no
+    answer positions: their steps have no loss (HFModule.logged_forward logs none)."""
 
 
 @torch.no_grad()

@@ -1,6 +1,7 @@
 """LightningModules (classification, seq2seq; MLM's lives in lowres.mlm) and the fit() helper.
 
-One `_shared_step(batch, stage)` per module; the wrapped Hugging Face model computes the loss.
+One `_shared_step(batch, stage)` per module (by default the wrapped Hugging Face model's own loss, logged by
+`HFModule.logged_forward`); subclasses add their metrics.
 """
 from __future__ import annotations
 
@@ -24,6 +25,17 @@ class HFModule(L.LightningModule):
 
     def forward(self, **batch):
         return self.model(**batch)
+
+    def _shared_step(self, batch, stage):
+        return self.logged_forward(batch, stage).loss
+
+    def logged_forward(self, batch, stage):
+        """The model's output on `batch`, its loss logged as `<stage>_loss` (evaluation batches may carry none)."""
+        out = self.model(**batch)
+        if out.loss is not None:
+            self.log(f"{stage}_loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0],
+                     sync_dist=stage == "val")
+        return out
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")
@@ -58,8 +70,7 @@ class ClassificationModule(HFModule):
         self.val_preds, self.val_labels = [], []
 
     def _shared_step(self, batch, stage):
-        out = self.model(**batch)
-        self.log(f"{stage}_loss", out.loss, prog_bar=True, batch_size=batch["labels"].shape[0], sync_dist=stage == "val")
+        out = self.logged_forward(batch, stage)
         if stage == "val":
             self.val_preds.append(out.logits.argmax(-1).detach().cpu())
             self.val_labels.append(batch["labels"].detach().cpu())
@@ -73,11 +84,6 @@ class ClassificationModule(HFModule):
 class Seq2SeqModule(HFModule):
     """Encoder-decoder LM fine-tuning (summarization, generative QA): the teacher-forced loss; what the model
     generates, and its scores, are measured after training (lowres.seq2seq)."""
-
-    def _shared_step(self, batch, stage):
-        out = self.model(**batch)
-        self.log(f"{stage}_loss", out.loss, prog_bar=True, batch_size=batch["labels"].shape[0], sync_dist=stage == "val")
-        return out.loss
 
 
 @torch.no_grad()

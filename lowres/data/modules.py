@@ -84,8 +84,9 @@ class TokenDataModule(L.LightningDataModule):
         if self.train_set is None:
             self.train_set, self.val_set = self.build_sets()
 
-    def build_sets(self) -> tuple:  # subclasses tokenize their corpus: (train set, val set)
-        raise NotImplementedError
+    def build_sets(self) -> tuple:
+        """(train set, val set): the corpus's splits through the subclass's `encode`."""
+        return self.encode(self.corpus.train), self.encode(self.corpus.val)
 
     def make_collator(self, counter):
         """Dynamic (or max_length) padding by transformers' collator, counting tokens; MLM modules mask too."""
@@ -139,9 +140,6 @@ class ClassificationDataModule(TokenDataModule):
         return TokenizedDataset([{"input_ids": ids, "attention_mask": mask, "labels": r["label"]}
                                  for ids, mask, r in zip(enc["input_ids"], enc["attention_mask"], rows)])
 
-    def build_sets(self) -> tuple:
-        return self.encode(self.corpus.train), self.encode(self.corpus.val)
-
 
 class MLMDataModule(TokenDataModule):
     """Text -> masked-LM batches (15% masking by transformers' DataCollatorForLanguageModeling)."""
@@ -154,9 +152,6 @@ class MLMDataModule(TokenDataModule):
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_special_tokens_mask=True)
         keys = ("input_ids", "attention_mask", "special_tokens_mask")
         return TokenizedDataset([dict(zip(keys, values)) for values in zip(*(enc[k] for k in keys))])
-
-    def build_sets(self) -> tuple:
-        return self.encode(self.corpus.train), self.encode(self.corpus.val)
 
     def masking_collator(self):
         """transformers' MLM collator with this module's seed (DDP workers refuse its `seed=`: see
@@ -209,9 +204,6 @@ class Seq2SeqDataModule(TokenDataModule):
                                  max_length=self.max_target_length)["input_ids"]
         return TokenizedDataset([{"input_ids": ids, "attention_mask": mask, "labels": labels}
                                  for ids, mask, labels in zip(enc["input_ids"], enc["attention_mask"], targets)])
-
-    def build_sets(self) -> tuple:
-        return self.encode(self.corpus.train), self.encode(self.corpus.val)
 
     def make_collator(self, counter):
         from transformers import DataCollatorForSeq2Seq
