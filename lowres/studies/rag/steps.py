@@ -19,15 +19,14 @@ def load_reader(generator: str, device: str = "cpu", max_new_tokens: int = 16, m
     """(reader, name, tokenizer): the offline lexical baseline (no model, tokenizer None) or a seq2seq generator."""
     if generator == rag.READER_BASELINE:
         return rag.baseline_extractive_reader, rag.READER_BASELINE, None
-    from lowres.models import load_model, load_tokenizer
-
-    from lowres.models import resolve
+    from lowres.models import load_model, load_tokenizer, resolve
     from lowres.seq2seq import trained_source_template
 
-    tokenizer = load_tokenizer(generator)
-    model = load_model(generator, "seq2seq").to(device)
+    path = resolve(generator)  # once: a run id, hub id or directory -> the model's directory
+    tokenizer = load_tokenizer(path)
+    model = load_model(path, "seq2seq").to(device)
     # a reader fine-tuned by the seq2seq study is asked in the format it learned; any other in the default prompt
-    template = trained_source_template(resolve(generator)) or rag.DEFAULT_QA_TEMPLATE
+    template = trained_source_template(path) or rag.DEFAULT_QA_TEMPLATE
     reader = rag.Seq2SeqGenerator(model, tokenizer, template, max_new_tokens=max_new_tokens,
                                   max_input_tokens=max_input_tokens)
     return reader, f"seq2seq-generate:{generator}", tokenizer

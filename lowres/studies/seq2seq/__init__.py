@@ -7,10 +7,9 @@ def strategy(params: dict) -> str:
 
 
 def task(params: dict) -> str:
-    """A knowledge base's questions are generative QA; every other seq2seq corpus is summarization."""
-    from lowres.data.corpora import kinds
+    from lowres.data.corpora import seq2seq_task
 
-    return "qa" if kinds().get(params.get("dataset")) == "kb" else "summarization"
+    return seq2seq_task(params.get("dataset"))
 
 
 def latency(params: dict, metrics: dict) -> tuple:
