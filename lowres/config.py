@@ -70,6 +70,7 @@ def check_dataset_name(value: str) -> str:
 SEED_MAX = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 Count = Annotated[int, Field(ge=1)]  # a whole number >= 1 (epochs, batch size, tokens, threads ...)
+Steps = Annotated[int, Field(ge=0)]  # optional training steps; 0 = none
 Size = Optional[Count]  # examples to take from a split; None = all of it
 Rate = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # learning rates, probabilities
 Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]  # warm-up ratio, dropout
@@ -373,7 +374,7 @@ def to_dict(params) -> dict:
 # Parameters added after results existed, with the value that reproduces the behaviour before them: at that value
 # they are left out of a run's identity, so a new axis does not orphan the results measured before it.
 NEUTRAL_DEFAULTS = {"accumulate_grad_batches": 1, "effective_batch_size": None, "memory_budget_gb": None,
-                    "model": None, "probe": False, "probe_seconds": None, "train_hours": None}
+                    "model": None, "probe": False, "probe_seconds": None, "train_hours": None, "distill_steps": 0}
 
 
 def identity(values: dict) -> dict:
@@ -410,6 +411,6 @@ def params_for_notebook(study: str, values: dict):
 
 
 __all__ = [
-    "BaseParams", "BatchSize", "ClassificationTrainParams", "Count", "DatasetName", "Measure", "Fraction", "ModelName", "Rate", "Seed", "Size", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
+    "BaseParams", "BatchSize", "ClassificationTrainParams", "Count", "DatasetName", "Measure", "Fraction", "ModelName", "Rate", "Seed", "Size", "Steps", "Literal", "ParamsError", "StudyPlan", "available_studies", "build_params",
     "load_params", "params_dataclass", "parse_overrides", "run_id", "params_for_notebook", "to_dict",
 ]

@@ -166,7 +166,9 @@ def spec_from_config(config, name: str | None = None) -> ModelSpec:
 
 
 def known_model_names() -> list[str]:
-    return sorted(KNOWN_MODELS) + sorted(ALIASES) + ["tiny-bert", "tiny-distilbert", "tiny-t5"]
+    from lowres.models import TINY_NAMES
+
+    return sorted(KNOWN_MODELS) + sorted(ALIASES) + list(TINY_NAMES)
 
 
 def offline_config(name: str) -> Path | None:
@@ -189,9 +191,9 @@ def model_spec(model) -> ModelSpec:
     name = ALIASES.get(model, model)
     if name in KNOWN_MODELS:
         return spec_from_config(KNOWN_MODELS[name], name)
-    if name in ("tiny-bert", "tiny-distilbert", "tiny-t5"):
-        from lowres.models import tiny_configs
+    from lowres.models import TINY_NAMES, tiny_configs
 
+    if name in TINY_NAMES:
         return spec_from_config(tiny_configs()[name][1], name)
     config_file = Path(name).expanduser() / "config.json"
     if config_file.is_file():

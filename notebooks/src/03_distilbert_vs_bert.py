@@ -44,14 +44,17 @@ print(f"one epoch: {epoch_tokens['real_tokens']} real tokens, {epoch_tokens['pad
 # %% [markdown]
 # ## 2 · Model, and the FLOPs of one training step
 # FLOPs of a forward + backward pass on the run's first batch (identical for both twins), counted by torch's
-# `FlopCounterMode`; the optimizer step is not counted.
+# `FlopCounterMode`; the optimizer step is not counted. A twin built like DistilBERT (one layer in two of its
+# teacher: `minilm-half` from `minilm`) costs about half its teacher's FLOPs per token; `distill_steps` > 0 first
+# distils it towards the teacher on the run's sentences, labels dropped.
 # %%
 net, module = steps.build_module(params, datamodule)
 flops = steps.step_flops(net, steps.reference_batch(datamodule))
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"{params.model}: {models.count_parameters(net)['total'] / 1e6:.2f} M parameters, "
-      f"{flops['step_flops'] / 1e9:.3f} GFLOP per training step on {flops['step_padded_tokens']} padded tokens")
+      f"{flops['step_flops'] / 1e9:.3f} GFLOP per training step on {flops['step_padded_tokens']} padded tokens "
+      f"= {flops['flops_per_padded_token'] / 1e6:.1f} MFLOP per token")
 # %% [markdown]
 # ## 3 · Fine-tune under the Meter
 # `train` / `train_epoch_<n>` windows come from `MeterCallback`; `steps_<i>` windows from `StepWindows`:
@@ -98,14 +101,17 @@ run.save(metrics={**scores, **flops, **energy_fit.fit_metrics(fits)})
 # ## 6 · Across runs: every finished run of this study on this machine's outputs
 # The DistilBERT/BERT ratios per task with 95% confidence intervals over seeds (NaN with one seed) beside the quality
 # difference; the energy saved by length-grouped padding over padding to `max_length`; and the fits per model and
-# hardware over all windows (and over whole runs, where energy is also fitted against the number of examples).
+# hardware over all windows (and over whole runs, where energy is also fitted against the number of examples);
+# last, Wang et al.'s question - does the sequence length or the number of examples predict the cost? - as R² on
+# tokens beside R² on examples (the `cpu` profile varies max_length and train_size independently).
 # Under `lowres run` this shows the grid so far; `lowres.collect` after the grid shows all of it.
 # %%
 results = lowres.collect("distil_vs_bert")
 display(analysis.key_table(results))
 display(analysis.padding_savings(results))
 display(analysis.energy_fits(results, level="window"))
-analysis.energy_fits(results, level="run")
+display(analysis.energy_fits(results, level="run"))
+analysis.length_vs_count(results)
 # %%
 figure, axes = plt.subplots(1, 3, figsize=(17, 4))
 analysis.key_figure(results, ax=axes[0])

@@ -86,8 +86,8 @@ def window_points(df: pd.DataFrame, pattern: re.Pattern = WINDOW_PATTERN) -> pd.
                                        "energy_source"])
 
 
-# across runs, also energy against the number of examples (the paper: length predicts better than count)
-RUN_FITS = (*STANDARD_FITS, ("samples", "energy_j"))
+# across runs, also energy and time against the number of examples (the paper: length predicts better than count)
+RUN_FITS = (*STANDARD_FITS, ("samples", "energy_j"), ("samples", "wall_s"))
 
 
 def energy_fits(df: pd.DataFrame, level: str = "window") -> pd.DataFrame:
@@ -103,6 +103,26 @@ def energy_fits(df: pd.DataFrame, level: str = "window") -> pd.DataFrame:
     table = table.merge(sources.reset_index(), on=["model", "hardware"], how="left")
     table.loc[table.y != "energy_j", "energy_source"] = "measured (wall clock)"
     return table
+
+
+def length_vs_count(df: pd.DataFrame) -> pd.DataFrame:
+    """Wang et al.'s framing across whole runs, per model and hardware: R² of training energy and of wall time
+    on the tokens processed (examples x padded length) beside R² on the number of examples alone. It only
+    separates the two when runs vary length and count independently (the `cpu` profile's max_length x
+    train_size grid); `tokens_minus_examples` > 0: length carries what the count misses."""
+    fits = energy_fits(df, level="run")
+    columns = ["model", "hardware", "y", "runs", "r2_tokens", "r2_examples", "tokens_minus_examples", "source"]
+    fits = fits[fits.x.isin(["padded_tokens", "samples"]) & fits.y.isin(["energy_j", "wall_s"])] \
+        if len(fits) else fits
+    if fits.empty:
+        return pd.DataFrame(columns=columns)
+    table = fits.set_index(["model", "hardware", "y", "x"])[["r2", "n"]].unstack("x").reindex(
+        columns=pd.MultiIndex.from_product([["r2", "n"], ["padded_tokens", "samples"]]))
+    out = pd.DataFrame({"runs": table[("n", "padded_tokens")], "r2_tokens": table[("r2", "padded_tokens")],
+                        "r2_examples": table[("r2", "samples")]}).reset_index()
+    out["tokens_minus_examples"] = out["r2_tokens"] - out["r2_examples"]
+    sources = fits.groupby(["model", "hardware", "y"])["energy_source"].first().rename("source").reset_index()
+    return out.merge(sources, on=["model", "hardware", "y"], how="left").reindex(columns=columns)
 
 
 def paired(df_runs: pd.DataFrame, on: list[str], column: str, a, b) -> pd.DataFrame:

@@ -6,7 +6,7 @@ notebook calls are in `steps.py`.
 """
 from typing import Literal, Optional
 
-from lowres.config import BaseParams, Count, ModelName, Rate, Size, params_dataclass
+from lowres.config import BaseParams, Count, ModelName, Rate, Size, Steps, params_dataclass
 from lowres.studies.distil_vs_bert import QA_DATASETS
 from lowres.studies.distil_vs_bert import model as model_of
 from lowres.studies.distil_vs_bert import task as task_of
@@ -36,6 +36,9 @@ class Params(BaseParams):
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "tf32"] = "32-true"
     fit_windows: Count = 6  # training after the first step is cut into about this many Meter windows (fit points)
     threads: Optional[Count] = 1  # torch CPU threads; None = torch's default (all cores); 1 = stable timings on a shared CPU
+    # > 0: before fine-tuning, the distil twin learns its teacher (bert_model) for this many batches of the run's
+    # training sentences, labels dropped (lowres.distill; not charged to the fine-tuning windows). 0: the twin as named
+    distill_steps: Steps = 0
 
     @property
     def model(self) -> str:
@@ -54,6 +57,10 @@ class Params(BaseParams):
             raise ValueError(f"extractive QA needs max_length >= 128 (question + a context window) and "
                              f"0 < doc_stride <= max_length/2; got max_length={self.max_length}, "
                              f"doc_stride={self.doc_stride}")
+
+        if self.distill_steps and self.task == "qa":
+            raise ValueError(f"distill_steps={self.distill_steps} needs a classification dataset (its sentences are "
+                             f"the unlabeled text); got the QA dataset {self.dataset!r}; valid: distill_steps=0")
 
     def resources(self):
         return {"models": [self.model], "datasets": [self.dataset]}

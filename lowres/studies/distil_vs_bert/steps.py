@@ -27,16 +27,29 @@ def load_datamodule(params: Params, tokenizer):
     return datamodule
 
 
+def twin_weights(params: Params) -> str:
+    """What this run fine-tunes: the twin as named, or the distil twin after `distill_steps` of distillation
+    towards its teacher on the run's training sentences (cached per recipe)."""
+    if params.variant != "distil" or not params.distill_steps:
+        return params.model
+    from lowres import distill
+
+    return str(distill.distill(params.distil_model, params.bert_model, dataset=params.dataset,
+                               steps=params.distill_steps, batch_size=params.batch_size,
+                               max_length=params.max_length, seed=params.seed))
+
+
 def build_module(params: Params, datamodule):
     """(network, LightningModule) for the task: ClassificationModule (shared with the LoRA study) or QAModule."""
     from lowres import models, train
 
+    weights = twin_weights(params)
     if params.task == "qa":
         from lowres import qa
 
-        net = models.load_model(params.model, "qa")
+        net = models.load_model(weights, "qa")
         return net, qa.QAModule(net, lr=params.lr)
-    net = models.load_model(params.model, "classification", num_labels=datamodule.corpus.num_labels)
+    net = models.load_model(weights, "classification", num_labels=datamodule.corpus.num_labels)
     return net, train.ClassificationModule(net, lr=params.lr)
 
 

@@ -12,11 +12,12 @@ from typing import List, Literal, Optional
 
 from lowres.config import BaseParams, Count, ModelName, params_dataclass
 from lowres.devices import check_device
+from lowres.models import TINY_NAMES
 
 SENTIMENT_DATASETS = ("sst2", "synthetic-sentiment", "imdb")  # the label descriptions/verbalizers are sentiment
 N_TEMPLATES = 3  # len(lowres.prompting.SENTIMENT_TEMPLATES), kept import-free here
-EMBEDDERS_OFFLINE = ("minilm",)
-OFFLINE_LMS = ("tiny-bert", "tiny-distilbert", "tiny-t5")  # lowres.models.OFFLINE_NAMES other than minilm
+EMBEDDERS_OFFLINE = ("minilm", "minilm-half")
+OFFLINE_LMS = TINY_NAMES  # the offline names that are not sentence embedders
 ENCODERS_OFFLINE = ("tiny-bert", "tiny-distilbert")  # no LM head: label scoring needs seq2seq or causal
 
 
