@@ -23,6 +23,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+MATMUL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")  # decide bf16/int8 speed
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's instruction sets that decide bf16 and int8 speed. A VM can report the same model name ("AMD
+    EPYC") with or without native bf16 (avx512_bf16): bf16 then runs ~1.5x faster or ~8x slower than fp32."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in MATMUL_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def package_versions() -> dict:
     versions = {}
     for name in PACKAGES:
@@ -56,7 +72,7 @@ def torch_info() -> dict:
     import torch
 
     return {"torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def fingerprint() -> dict:
@@ -65,7 +81,7 @@ def fingerprint() -> dict:
 
     gpu_list = gpus()
     info = {"hostname": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version(),
-            "cpu_model": cpu_model(), "cpu_cores_logical": os.cpu_count(),
+            "cpu_model": cpu_model(), "cpu_flags": cpu_flags(), "cpu_cores_logical": os.cpu_count(),
             "cpu_cores_physical": psutil.cpu_count(logical=False), "ram_bytes": psutil.virtual_memory().total,
             "gpus": gpu_list, "gpu_names": ", ".join(g["name"] for g in gpu_list) or None,
             "gpu_driver": gpu_list[0].get("driver_version") if gpu_list else None, **torch_info(),
@@ -112,12 +128,18 @@ def gib(value) -> str:
     return f"{value / 2**30:.1f} GiB" if isinstance(value, (int, float)) else "unknown"
 
 
+def isa_text(info: dict) -> str:
+    flags = ", ".join(info.get("cpu_flags") or []) or "none of " + ", ".join(MATMUL_FLAGS)
+    return f"{flags} (torch kernels: {info.get('torch_cpu_capability', 'unknown')})"
+
+
 def describe(info: dict | None = None) -> str:
     """The fingerprint for people: human units, the energy source a run would use, the load right now."""
     info = info or fingerprint()
     load = machine_load()
     lines = [f"host: {info['hostname']} ({info['platform']}, Python {info['python']})",
              f"CPU: {info['cpu_model']}, {info['cpu_cores_physical']} physical / {info['cpu_cores_logical']} logical cores",
+             f"CPU instruction sets for bf16/int8: {isa_text(info)}",
              f"RAM: {gib(info['ram_bytes'])}"]
     lines += [f"GPU {g.get('index', i)}: {g.get('name')}, {gib(g.get('memory_total_bytes'))}" for i, g in
               enumerate(info["gpus"])] or ["GPUs: none detected"]

@@ -99,14 +99,16 @@ fits
 run.save(metrics={**scores, **flops, **energy_fit.fit_metrics(fits)})
 # %% [markdown]
 # ## 6 · Across runs: every finished run of this study on this machine's outputs
-# The DistilBERT/BERT ratios per task with 95% confidence intervals over seeds (NaN with one seed) beside the quality
-# difference; the energy saved by length-grouped padding over padding to `max_length`; and the fits per model and
-# hardware over all windows (and over whole runs, where energy is also fitted against the number of examples);
-# last, Wang et al.'s question - does the sequence length or the number of examples predict the cost? - as R² on
-# tokens beside R² on examples (the `cpu` profile varies max_length and train_size independently).
+# The DistilBERT/BERT ratios per task, pooled over every setting (95% interval over the pairs), then per setting with
+# 95% confidence intervals over seeds (NaN with one seed), beside the quality difference; the energy saved by
+# length-grouped padding over padding to `max_length`; and the fits per model and hardware over all windows (and
+# over whole runs, where energy is also fitted against the number of examples); last, Wang et al.'s question -
+# does the sequence length or the number of examples predict the cost? - as R² on tokens beside R² on examples
+# (the `cpu` profile varies max_length and train_size independently).
 # Under `lowres run` this shows the grid so far; `lowres.collect` after the grid shows all of it.
 # %%
 results = lowres.collect("distil_vs_bert")
+display(analysis.task_ratios(results))
 display(analysis.key_table(results))
 display(analysis.padding_savings(results))
 display(analysis.energy_fits(results, level="window"))

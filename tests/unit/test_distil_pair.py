@@ -94,3 +94,9 @@ def test_length_predicts_cost_better_than_the_number_of_examples_when_both_vary(
     assert (table["r2_examples"] < 0.9).all() and (table["tokens_minus_examples"] > 0.1).all()
     assert table.loc[("minilm", "energy_j"), "source"] == "codecarbon-estimate"
     assert table.loc[("minilm", "wall_s"), "source"] == "measured (wall clock)"
+
+
+def test_the_majority_baseline_is_the_share_of_the_commonest_label():
+    from lowres.studies.distil_vs_bert.steps import majority_share
+
+    assert majority_share([{"label": 1}, {"label": 0}, {"label": 1}, {"label": 1}]) == 0.75

@@ -143,18 +143,45 @@ def summarize(per_seed: pd.DataFrame, keys: list[str], columns: list[str]) -> pd
     return pd.DataFrame(rows)
 
 
-def twin_table(df: pd.DataFrame) -> pd.DataFrame:
-    """DistilBERT/BERT energy, time and FLOPs ratios per task with 95% CIs over seeds, beside the quality
+def twin_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per twin pair (same setting and seed): DistilBERT/BERT energy, time and FLOPs ratios, the quality
     difference (distil - bert) and whether the twins processed the same tokens."""
     pairs = paired(runs(df), PAIR + SETUP + ["seed"], "variant", "bert", "distil")
     if pairs.empty:
-        return pd.DataFrame(columns=[*PAIR, *SETUP, "seeds", "energy_ratio", "time_ratio", "flops_ratio",
-                                     "quality_diff", "same_tokens", "energy_source"])
+        return pairs
     pairs["energy_ratio"] = pairs["energy_j_distil"] / pairs["energy_j_bert"]
     pairs["time_ratio"] = pairs["wall_s_distil"] / pairs["wall_s_bert"]
     pairs["flops_ratio"] = pairs["step_flops_distil"] / pairs["step_flops_bert"]
     pairs["quality_diff"] = pairs["quality_distil"] - pairs["quality_bert"]
     pairs["same_tokens"] = pairs["padded_tokens_distil"] == pairs["padded_tokens_bert"]
+    return pairs
+
+
+def task_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Per task and hardware, the twin ratios pooled over every setting and seed (mean, 95% t-interval over the
+    pairs: how much the saving varies across lengths, sizes and seeds), beside both twins' quality."""
+    pairs = twin_pairs(df)
+    keys = [*PAIR, "dataset", "hardware"]
+    columns = ["energy_ratio", "time_ratio", "flops_ratio", "quality_bert", "quality_distil", "quality_diff"]
+    if pairs.empty:
+        return pd.DataFrame(columns=[*keys, "pairs", *columns, "energy_source"])
+    rows = []
+    for key, group in pairs.groupby(keys, sort=True):
+        row = {**dict(zip(keys, key)), "pairs": len(group)}
+        for column in columns:
+            row[column], row[f"{column}_ci_low"], row[f"{column}_ci_high"] = mean_ci(group[column])
+        row["energy_source"] = ", ".join(sorted(set(group["energy_source_bert"])))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def twin_table(df: pd.DataFrame) -> pd.DataFrame:
+    """DistilBERT/BERT energy, time and FLOPs ratios per task and setting with 95% CIs over seeds, beside the
+    quality difference (distil - bert) and whether the twins processed the same tokens."""
+    pairs = twin_pairs(df)
+    if pairs.empty:
+        return pd.DataFrame(columns=[*PAIR, *SETUP, "seeds", "energy_ratio", "time_ratio", "flops_ratio",
+                                     "quality_diff", "same_tokens", "energy_source"])
     table = summarize(pairs, PAIR + SETUP, ["energy_ratio", "time_ratio", "flops_ratio", "quality_bert",
                                             "quality_distil", "quality_diff"])
     extra = pairs.groupby(PAIR + SETUP, dropna=False, sort=True).agg(
@@ -184,7 +211,8 @@ def padding_savings(df: pd.DataFrame, mode: str = "length-grouped", baseline: st
 def key_table(df: pd.DataFrame) -> pd.DataFrame:
     """The headline: DistilBERT/BERT energy ratio per task (95% CI over seeds) next to the quality difference."""
     table = twin_table(df)
-    columns = ["bert_model", "distil_model", "dataset", "padding", "hardware", "seeds", "energy_ratio",
+    columns = ["bert_model", "distil_model", "dataset", "padding", "max_length", "train_size", "hardware", "seeds",
+               "energy_ratio",
                "energy_ratio_ci_low", "energy_ratio_ci_high", "time_ratio", "flops_ratio", "quality_name",
                "quality_diff", "quality_diff_ci_low", "quality_diff_ci_high", "same_tokens", "energy_source"]
     return table.reindex(columns=columns)

@@ -76,7 +76,8 @@ def total_steps(params: Params, datamodule) -> int:
 
 
 def evaluate(params: Params, net, datamodule) -> dict:
-    """Task quality on the validation split; `quality` is accuracy (classification) or F1 (QA)."""
+    """Task quality on the validation split; `quality` is accuracy (classification, beside the majority-class
+    baseline) or F1 (QA)."""
     if params.task == "qa":
         from lowres import qa
 
@@ -85,4 +86,12 @@ def evaluate(params: Params, net, datamodule) -> dict:
     from lowres import train
 
     scores = train.evaluate_classifier(net, datamodule.val_dataloader(), device=pick_device())
-    return {**scores, "quality": scores["accuracy"], "quality_name": "accuracy"}
+    return {**scores, "quality": scores["accuracy"], "quality_name": "accuracy",
+            "majority_baseline": majority_share(datamodule.corpus.val)}
+
+
+def majority_share(examples: list) -> float:
+    """Accuracy of always answering the commonest label of `examples`: the floor a fine-tuned twin must beat."""
+    from collections import Counter
+
+    return Counter(example["label"] for example in examples).most_common(1)[0][1] / len(examples)
