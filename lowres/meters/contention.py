@@ -1,7 +1,7 @@
 """Other processes' load during a window: a measurement on a shared machine is only as good as its quiet.
 
 `CpuClock` snapshots the machine's busy CPU seconds (psutil.cpu_times, all cores) and this process tree's
-(this process, its live children, its reaped children); over a window, the machine's busy time minus ours
+(this process, its live children, its reaped children; for forked DDP ranks, their common parent's: `job_root`); over a window, the machine's busy time minus ours
 is what other processes used. `other_cpu_cores` = that / wall time: 1.0 means another process kept one core
 busy the whole window.
 
@@ -40,14 +40,27 @@ def own_cpu_s(process: psutil.Process | None = None) -> float:
     return total
 
 
-class CpuClock:
-    """Start at a window's opening; `figures(wall_s)` at its close."""
+def job_root(world_size: int = 1) -> psutil.Process:
+    """The process whose tree is "ours": this process, or - for DDP ranks forked side by side from one parent
+    (Lightning's `ddp_notebook` in a kernel) - that parent, so the sibling ranks of this run are not counted
+    as other processes. (With the subprocess launcher rank 0 is the other ranks' parent: its own tree.)"""
+    me = psutil.Process()
+    if world_size > 1:
+        parent = me.parent()
+        if parent is not None and len(parent.children()) >= world_size:
+            return parent
+    return me
 
-    def __init__(self):
-        self.machine0, self.own0 = machine_busy_s(), own_cpu_s()
+
+class CpuClock:
+    """Start at a window's opening; `figures(wall_s)` at its close. `root`: the process tree counted as ours."""
+
+    def __init__(self, root: psutil.Process | None = None):
+        self.root = root or psutil.Process()
+        self.machine0, self.own0 = machine_busy_s(), own_cpu_s(self.root)
 
     def figures(self, wall_s: float) -> dict:
-        other = max(0.0, (machine_busy_s() - self.machine0) - (own_cpu_s() - self.own0))
+        other = max(0.0, (machine_busy_s() - self.machine0) - (own_cpu_s(self.root) - self.own0))
         cores = os.cpu_count() or 1
         return {"other_cpu_s": other, "other_cpu_cores": other / wall_s if wall_s else None,
                 "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "cpu_cores": cores}

@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timezone
 
 from lowres.meters import carbon as carbon_mod
-from lowres.meters.contention import CpuClock, contention_warning
+from lowres.meters.contention import CpuClock, contention_warning, job_root
 from lowres.meters import flops as flops_mod
 from lowres.meters import nvml, rapl
 from lowres.meters.sampler import Sampler
@@ -306,7 +306,7 @@ class Window:
             cuda_sync()
             self._reset_cuda_peaks()
             self.energy_start = [g.energy_j() if g.has_energy_counter else None for g in self.gpus]
-            self.cpu_clock = CpuClock() if m.rank == 0 else None
+            self.cpu_clock = CpuClock(job_root(m.world_size)) if m.rank == 0 else None
             self.sampler.start()
         except BaseException:
             self._stop_all()

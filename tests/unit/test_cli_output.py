@@ -1,7 +1,9 @@
 """What a researcher reads in a terminal: `run --help` lists studies and profiles, `collect` prints a compact
 table (every column goes to CSV/parquet), `env` uses human units and names its energy source; contention is
 measured per window and flagged."""
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,38 @@ def test_a_window_records_other_processes_load_and_warns_over_the_threshold(monk
     warning = contention.contention_warning(figures["other_cpu_cores"], 2)
     assert warning.startswith("contention: other processes used 2.00 of 2 CPU cores")
     assert contention.contention_warning(0.3, 2) is None  # under a quarter of the machine
+
+
+def burn_cpu(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def measure_beside_a_sibling(queue) -> None:
+    """A forked 'rank 0': the same window counted with its own tree and with its ranks' common parent."""
+    root = contention.job_root(world_size=2)
+    alone, job = contention.CpuClock(), contention.CpuClock(root)
+    time.sleep(1.5)  # its sibling rank burns CPU meanwhile
+    queue.put((root.pid, alone.figures(1.5)["other_cpu_s"], job.figures(1.5)["other_cpu_s"]))
+
+
+def test_sibling_ddp_ranks_of_the_run_are_not_other_processes():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # Lightning's ddp_notebook forks its ranks the same way
+    queue = context.Queue()
+    # the burning rank first: real ranks open windows only after DDP's rendezvous, when every rank exists
+    ranks = [context.Process(target=burn_cpu, args=(1.7,)),
+             context.Process(target=measure_beside_a_sibling, args=(queue,))]
+    for rank in ranks:
+        rank.start()
+    root_pid, other_alone, other_job = queue.get(timeout=30)
+    for rank in ranks:
+        rank.join()
+    assert root_pid == os.getpid()  # the parent of both ranks
+    assert other_alone - other_job > 0.5, (other_alone, other_job)  # the sibling's CPU: others alone, ours as a job
+    assert contention.job_root(world_size=1).pid == os.getpid()
 
 
 def test_a_contended_run_is_flagged_in_its_summary_and_on_the_report(outputs):
