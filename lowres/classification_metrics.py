@@ -2,6 +2,15 @@
 from __future__ import annotations
 
 
+def majority_share(labels) -> float:
+    """Accuracy of always answering the commonest of `labels` (the floor a trained model must beat); NaN when
+    there are none."""
+    from collections import Counter
+
+    labels = list(labels)
+    return Counter(labels).most_common(1)[0][1] / len(labels) if labels else float("nan")
+
+
 def classification_scores(preds, labels) -> dict:
     """{accuracy, f1 (macro), balanced_accuracy} of predicted vs gold label ids (tensors or sequences)."""
     import torch

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -32,6 +31,11 @@ def unlabeled_texts(dataset: str, count: int, seed: int) -> list[str]:
     return texts[:count]
 
 
+def mean_pooled(states, mask):
+    """Sentence embeddings as all-MiniLM-L6-v2 pools them: the mean of the real tokens' states."""
+    return (states * mask).sum(1) / mask.sum(1)
+
+
 class DistillModule(L.LightningModule):
     """The student learns the frozen teacher's token states (MSE) and sentence embeddings (1 - cosine)."""
 
@@ -45,8 +49,8 @@ class DistillModule(L.LightningModule):
             target = self.teacher(**batch).last_hidden_state
         states = self.student(**batch).last_hidden_state
         state_loss = ((states - target) ** 2 * mask).sum() / (mask.sum() * states.shape[-1])
-        pooled, pooled_target = (states * mask).sum(1) / mask.sum(1), (target * mask).sum(1) / mask.sum(1)
-        cosine_loss = 1 - torch.nn.functional.cosine_similarity(pooled, pooled_target).mean()
+        pooled = torch.nn.functional.cosine_similarity(mean_pooled(states, mask), mean_pooled(target, mask))
+        cosine_loss = 1 - pooled.mean()
         loss = state_loss + cosine_loss
         self.log("distill_loss", loss, batch_size=batch["input_ids"].shape[0])
         return loss
@@ -69,8 +73,8 @@ def distilled_dir(**recipe_fields) -> Path:
 def distill(student: str = "minilm-half", teacher: str = "minilm", dataset: str = "sst2", steps: int = 200,
             batch_size: int = 32, max_length: int = 64, lr: float = 1e-4, seed: int = 0) -> Path:
     """Distil `student` towards `teacher` for `steps` batches of `dataset`'s training text; the saved student's
-    directory (cached per recipe, with its tokenizer and `lowres_distillation.json` recording the recipe and the
-    loss before and after)."""
+    directory (cached per recipe, with its tokenizer and `lowres_distillation.json` recording the recipe, the
+    number of sentences and the last step's loss)."""
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding
 
@@ -95,5 +99,4 @@ def distill(student: str = "minilm-half", teacher: str = "minilm", dataset: str 
     tokenizer.save_pretrained(tmp)
     record = {**fields, "texts": len(texts), "final_loss": float(trainer.callback_metrics["distill_loss"])}
     (tmp / "lowres_distillation.json").write_text(json.dumps(record, indent=1))
-    os.replace(tmp, target) if not target.exists() else shutil.rmtree(tmp)
-    return target
+    return models.publish_built(tmp, target)

@@ -167,10 +167,9 @@ class MLMAdaptationDataModule(MLMDataModule):
 def majority_accuracy(datamodule: MLMAdaptationDataModule) -> float:
     """Masked-token accuracy of always predicting the validation masks' most frequent token: the score a model
     that learned only token frequencies (no context) reaches; adaptation must beat it."""
-    from collections import Counter
+    from lowres.classification_metrics import majority_share
 
-    labels = [t for e in datamodule.val_set.encodings for t in e["labels"] if t != -100]
-    return Counter(labels).most_common(1)[0][1] / len(labels) if labels else float("nan")
+    return majority_share(t for e in datamodule.val_set.encodings for t in e["labels"] if t != -100)
 
 
 def step_flops(module: MLMModule, datamodule: MLMAdaptationDataModule, per_device_batch: int,

@@ -65,6 +65,18 @@ SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "con
                                "1_Pooling")  # so minilm-half also loads as a sentence embedder
 
 
+def publish_built(tmp: Path, target: Path) -> Path:
+    """Move a model directory built under a temporary name into place in one step; when another process got
+    there first, keep its copy and drop ours. Returns `target`."""
+    import shutil
+
+    if target.exists():
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, target)
+    return target
+
+
 def build_tiny(name: str) -> Path:
     """Build a tiny model from its config (fixed seed), save it with the WordPiece tokenizer, return the dir."""
     import torch
@@ -82,8 +94,7 @@ def build_tiny(name: str) -> Path:
     # T5 takes no token_type_ids; the saved tokenizer must not produce them
     inputs = {"model_input_names": ["input_ids", "attention_mask"]} if name == "tiny-t5" else {}
     AutoTokenizer.from_pretrained(minilm_dir(), **inputs).save_pretrained(tmp)
-    os.replace(tmp, target) if not target.exists() else None
-    return target
+    return publish_built(tmp, target)
 
 
 def build_minilm_half() -> Path:
@@ -105,8 +116,7 @@ def build_minilm_half() -> Path:
     for name in SENTENCE_TRANSFORMERS_FILES:
         copy = shutil.copytree if (teacher / name).is_dir() else shutil.copy
         copy(teacher / name, tmp / name)
-    os.replace(tmp, target) if not target.exists() else shutil.rmtree(tmp)
-    return target
+    return publish_built(tmp, target)
 
 
 def cached_hub_snapshot(hub_id: str) -> Path | None:

@@ -68,7 +68,8 @@ def publish(dest: Path) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path, help="folder to publish into, e.g. docs/results/cpu")
-    parser.add_argument("--clean", action="store_true", help="empty DEST's tables/ and report files first")
+    parser.add_argument("--clean", action="store_true", help="remove DEST's tables/ first (a study no longer in outputs/ keeps no table); the report's "
+                             "own files are replaced by `lowres report` itself")
     args = parser.parse_args(argv)
     if args.clean:
         shutil.rmtree(args.dest / "tables", ignore_errors=True)

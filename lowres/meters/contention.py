@@ -1,9 +1,9 @@
 """Other processes' load during a window: a measurement on a shared machine is only as good as its quiet.
 
 `CpuClock` snapshots the machine's busy CPU seconds (psutil.cpu_times, all cores) and this process tree's
-(this process, its live children, its reaped children; for forked DDP ranks, their common parent's: `job_root`); over a window, the machine's busy time minus ours
-is what other processes used. `other_cpu_cores` = that / wall time: 1.0 means another process kept one core
-busy the whole window.
+(this process, its live children, its reaped children; for forked DDP ranks, their common parent's tree:
+`job_root`); over a window, the machine's busy time minus ours is what other processes used.
+`other_cpu_cores` = that / wall time: 1.0 means another process kept one core busy the whole window.
 
 Threshold: a window counts as contended when others used more than a quarter of the machine's cores on
 average (`CONTENDED_SHARE`). The studies use every core (torch threads = cores), so others' share slows a

@@ -84,14 +84,8 @@ def evaluate(params: Params, net, datamodule) -> dict:
         scores = qa.evaluate_qa(net, datamodule, device=pick_device())
         return {**scores, "quality": scores["f1"], "quality_name": "squad_f1"}
     from lowres import train
+    from lowres.classification_metrics import majority_share
 
     scores = train.evaluate_classifier(net, datamodule.val_dataloader(), device=pick_device())
     return {**scores, "quality": scores["accuracy"], "quality_name": "accuracy",
-            "majority_baseline": majority_share(datamodule.corpus.val)}
-
-
-def majority_share(examples: list) -> float:
-    """Accuracy of always answering the commonest label of `examples`: the floor a fine-tuned twin must beat."""
-    from collections import Counter
-
-    return Counter(example["label"] for example in examples).most_common(1)[0][1] / len(examples)
+            "majority_baseline": majority_share(example["label"] for example in datamodule.corpus.val)}
